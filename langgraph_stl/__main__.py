@@ -1,0 +1,3 @@
+from langgraph_stl.cli import main
+
+main()

@@ -1,0 +1,25 @@
+"""Shared fixtures. Data comes from STL_DATA_DIR (CI: ../shared/data), never from the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+if "STL_DATA_DIR" not in os.environ and DEFAULT_DATA.exists():
+    os.environ["STL_DATA_DIR"] = str(DEFAULT_DATA)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The data directory, or skip-free failure if it is missing (CI must provide it)."""
+    path = Path(os.environ["STL_DATA_DIR"])
+    assert path.exists(), f"STL_DATA_DIR={path} does not exist"
+    return path
