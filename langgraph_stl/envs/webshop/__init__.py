@@ -51,7 +51,24 @@ _EXPORTS: dict[str, str] = {
     "get_reward": "reward",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Goal",
+    "GoalKind",
+    "Product",
+    "TitleNounsUnavailable",
+    "WebShopData",
+    "WebShopDataError",
+    "document_contents",
+    "get_reward",
+    "load_catalog",
+    "load_goals",
+    "load_webshop",
+    "normalize_color",
+    "parse_session_id",
+    "process_raw_products",
+    "session_id",
+    "split_indices",
+]
 
 
 def __getattr__(name: str) -> Any:

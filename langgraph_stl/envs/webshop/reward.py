@@ -10,14 +10,19 @@ Every quirk is kept, because scores must be comparable with published WebShop nu
 * a goal attribute missing from the product's attributes may still be found as a substring of the title, the
   space-joined bullet points (a plain-string ``BulletPoints`` is joined character by character) or the description.
 
-Fuzzy matching is thefuzz 0.19's ``token_set_ratio`` rebuilt on rapidfuzz (see :func:`token_set_ratio`).
+Fuzzy matching is thefuzz 0.19's ``token_set_ratio`` rebuilt on rapidfuzz (see :func:`token_set_ratio`). thefuzz
+0.19 computes its ratio with python-Levenshtein when that is installed (its ``[speedup]`` extra; also what thefuzz
+>= 0.20 does through rapidfuzz) and with ``difflib.SequenceMatcher`` otherwise, which is what WebShop's pinned
+requirements give. ``fuzzy="levenshtein"`` (default) is the former, ``fuzzy="difflib"`` the latter; they differ
+on a handful of option pairs (docs/WEBSHOP.md has the measured counts).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, overload
+from difflib import SequenceMatcher
+from typing import Any, Literal, TypeAlias, overload
 
 from rapidfuzz.distance import Indel
 
@@ -26,6 +31,7 @@ from langgraph_stl.envs.webshop.prepare import title_nouns
 
 MATCH_THRESHOLD = 85
 """A fuzzy score must be strictly above this to count as a match."""
+FuzzyBackend: TypeAlias = Literal["levenshtein", "difflib"]
 
 _NON_WORD = re.compile(r"\W", re.UNICODE)
 _LATIN1_HIGH = dict.fromkeys(range(128, 256))
@@ -39,17 +45,19 @@ def full_process(value: object) -> str:
     return _NON_WORD.sub(" ", text.translate(_LATIN1_HIGH)).lower().strip()
 
 
-def _ratio(a: str, b: str) -> int:
-    """thefuzz ``ratio`` with python-Levenshtein: ``int(round(100 * (len_a + len_b - indel) / (len_a + len_b)))``."""
+def _ratio(a: str, b: str, fuzzy: FuzzyBackend) -> int:
+    """thefuzz ``ratio``: ``int(round(100 * r))`` with r the Levenshtein (InDel) ratio or difflib's ratio."""
     if a == b:
         return 100
     if not a or not b:
         return 0
+    if fuzzy == "difflib":
+        return round(100 * SequenceMatcher(None, a, b).ratio())
     total = len(a) + len(b)
     return round(100 * ((total - Indel.distance(a, b)) / total))
 
 
-def token_set_ratio(a: object, b: object) -> int:
+def token_set_ratio(a: object, b: object, *, fuzzy: FuzzyBackend = "levenshtein") -> int:
     """thefuzz 0.19 ``fuzz.token_set_ratio(a, b)`` (default ``force_ascii`` and ``full_process``), as an int.
 
     Token sets ``A`` and ``B``; ``sect`` = sorted ``A & B``; the score is the best rounded ratio among
@@ -62,7 +70,7 @@ def token_set_ratio(a: object, b: object) -> int:
     sect = " ".join(sorted(ta & tb))
     s1 = (sect + " " + " ".join(sorted(ta - tb))).strip()
     s2 = (sect + " " + " ".join(sorted(tb - ta))).strip()
-    return max(_ratio(sect, s1), _ratio(sect, s2), _ratio(s1, s2))
+    return max(_ratio(sect, s1, fuzzy), _ratio(sect, s2, fuzzy), _ratio(s1, s2, fuzzy))
 
 
 def _category_parts(category: str) -> set[str]:
@@ -91,12 +99,15 @@ def get_type_reward(purchased: Mapping[str, Any], goal: Mapping[str, Any]) -> di
     }
 
 
-def get_attribute_reward(purchased: Mapping[str, Any], goal: Mapping[str, Any]) -> tuple[float, int]:
+def get_attribute_reward(
+    purchased: Mapping[str, Any], goal: Mapping[str, Any], *, fuzzy: FuzzyBackend = "levenshtein"
+) -> tuple[float, int]:
     """``(r_att, matches)``: each goal attribute fuzzy-matches a product attribute or appears in its texts."""
     goal_attrs: Sequence[str] = goal["attributes"]
     matches = 0
     for g_attr in goal_attrs:
-        if any(token_set_ratio(p_attr, g_attr) > MATCH_THRESHOLD for p_attr in purchased["Attributes"]) or (
+        in_attributes = any(token_set_ratio(a, g_attr, fuzzy=fuzzy) > MATCH_THRESHOLD for a in purchased["Attributes"])
+        if in_attributes or (
             g_attr in purchased["Title"].lower()
             or g_attr in " ".join(purchased["BulletPoints"]).lower()
             or g_attr in purchased["Description"].lower()
@@ -105,12 +116,14 @@ def get_attribute_reward(purchased: Mapping[str, Any], goal: Mapping[str, Any]) 
     return matches / len(goal_attrs), matches
 
 
-def get_option_reward(purchased_options: Iterable[Any], goal_options: Iterable[Any]) -> tuple[float | None, int]:
+def get_option_reward(
+    purchased_options: Iterable[Any], goal_options: Iterable[Any], *, fuzzy: FuzzyBackend = "levenshtein"
+) -> tuple[float | None, int]:
     """``(r_option or None without goal options, matches)``: colour-normalized fuzzy match of each goal option
     against the chosen values."""
     purchased = [normalize_color(o) for o in purchased_options]
     wanted = [normalize_color(o) for o in goal_options]
-    matches = sum(1 for g in wanted if any(token_set_ratio(p, g) > MATCH_THRESHOLD for p in purchased))
+    matches = sum(1 for g in wanted if any(token_set_ratio(p, g, fuzzy=fuzzy) > MATCH_THRESHOLD for p in purchased))
     return (matches / len(wanted) if wanted else None), matches
 
 
@@ -122,6 +135,7 @@ def get_reward(
     options: Mapping[str, str],
     *,
     verbose: Literal[False] = False,
+    fuzzy: FuzzyBackend = "levenshtein",
 ) -> float: ...
 @overload
 def get_reward(
@@ -131,6 +145,7 @@ def get_reward(
     options: Mapping[str, str],
     *,
     verbose: Literal[True],
+    fuzzy: FuzzyBackend = "levenshtein",
 ) -> tuple[float, dict[str, Any]]: ...
 @overload
 def get_reward(
@@ -140,6 +155,7 @@ def get_reward(
     options: Mapping[str, str],
     *,
     verbose: bool,
+    fuzzy: FuzzyBackend = "levenshtein",
 ) -> float | tuple[float, dict[str, Any]]: ...
 def get_reward(
     purchased_product: Mapping[str, Any],
@@ -148,18 +164,20 @@ def get_reward(
     options: Mapping[str, str],
     *,
     verbose: bool = False,
+    fuzzy: FuzzyBackend = "levenshtein",
 ) -> float | tuple[float, dict[str, Any]]:
     """The reward of buying ``purchased_product`` at ``price`` with chosen ``options`` (name -> value) for ``goal``.
 
     ``price`` is the run's price of the product (``WebShopData.product_prices[asin]``), not option dependent.
     With ``verbose=True`` returns ``(reward, info)``, ``info`` holding the original's sub-scores and weights.
+    ``fuzzy`` picks thefuzz's ratio flavour (module docstring).
     """
     type_info = get_type_reward(purchased_product, goal)
     r_price: bool = price <= goal["price_upper"]
-    r_att, n_att = get_attribute_reward(purchased_product, goal)
+    r_att, n_att = get_attribute_reward(purchased_product, goal, fuzzy=fuzzy)
     goal_options = goal["goal_options"]
     wanted = goal_options.items() if isinstance(goal_options, Mapping) else goal_options
-    r_option, n_opt = get_option_reward(list(options.values()), wanted)
+    r_option, n_opt = get_option_reward(list(options.values()), wanted, fuzzy=fuzzy)
     denominator = len(goal["attributes"]) + len(goal_options) + 1
     r_type: float = type_info["r_type"]
     reward: float = (n_att + n_opt + r_price) / denominator * r_type
