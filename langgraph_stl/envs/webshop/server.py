@@ -318,9 +318,8 @@ def load_site(
     show_attrs: bool = False,
 ) -> WebShopSite:
     """Catalogue, goals (seeded like the original after ``random.seed(seed)``), BM25 search and reward."""
-    from langgraph_stl.envs.webshop.search_engine import load_search_engine
-
     from langgraph_stl.envs.webshop import get_reward, load_webshop
+    from langgraph_stl.envs.webshop.search_engine import load_search_engine
 
     if goals not in ("synthetic", "human"):
         raise ValueError(f"goals must be 'synthetic' or 'human', not {goals!r}")
