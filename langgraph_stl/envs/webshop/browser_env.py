@@ -201,7 +201,8 @@ class WebShopBrowserEnv(WebShopEnvBase):
     """WebShop driven through Chromium. Same constructor options, states and observations as the HTTP env.
 
     ``max_pages`` bounds the browser contexts (parallel branches stepped at once). ``headless=False`` shows the
-    browser. ``executable_path`` defaults to the system Chromium, else Playwright's own download.
+    browser. ``executable_path`` defaults to the system Chromium, else Playwright's own download. ``browser``
+    shares a :class:`BrowserRunner` between environments/toolkits (then :meth:`close` leaves it open).
     """
 
     def __init__(
@@ -219,6 +220,7 @@ class WebShopBrowserEnv(WebShopEnvBase):
         headless: bool = True,
         executable_path: str | None = None,
         timeout_ms: float = 30_000,
+        browser: BrowserRunner | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -234,7 +236,10 @@ class WebShopBrowserEnv(WebShopEnvBase):
             raise ValueError("max_pages must be at least 1")
         self.max_pages = max_pages
         self.timeout_ms = timeout_ms
-        self.runner = BrowserRunner(headless=headless, executable_path=executable_path)
+        self._own_runner = browser is None
+        self.runner = (
+            browser if browser is not None else BrowserRunner(headless=headless, executable_path=executable_path)
+        )
         self._pool: _Pool | None = None
 
     # -- page pool (runs on the browser loop) ------------------------------------------------------------------
@@ -322,9 +327,21 @@ class WebShopBrowserEnv(WebShopEnvBase):
     def step(self, state: State, action: str) -> StepResult:
         return self.runner.run(self._step(state, action))
 
+    async def _close_pages(self) -> None:
+        if self._pool is not None:
+            for page, _url in self._pool.idle:
+                await page.context.close()
+            self._pool = None
+
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        self.runner.close()
-        super().close()
+        """Close this environment's pages, the browser if it started it, and its embedded server. Idempotent."""
+        try:
+            if self._own_runner:
+                self.runner.close()
+            elif self._pool is not None:
+                self.runner.run(self._close_pages())
+        finally:
+            super().close()
