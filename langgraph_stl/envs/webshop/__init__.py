@@ -1,0 +1,1 @@
+"""WebShop environment: catalogue, goals, search engine, reward, server and agents' environments."""
