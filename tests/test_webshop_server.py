@@ -301,3 +301,41 @@ def test_serve_cli_rejects_unknown_goal_kind() -> None:
 
     result = CliRunner().invoke(app, ["webshop", "serve", "--goals", "robots"])
     assert result.exit_code != 0 and "synthetic or human" in result.output
+
+
+def test_serve_cli_reports_missing_data(tmp_path: object) -> None:
+    from typer.testing import CliRunner
+
+    from langgraph_stl.cli import app
+
+    result = CliRunner().invoke(app, ["webshop", "serve", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "no WebShop catalogue" in result.output
+
+
+@pytest.mark.slow
+def test_serve_cli_serves_the_shop(data_dir: object) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from langgraph_stl.envs.webshop.server import free_port
+    from tests.conftest import REPO
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "langgraph_stl", "webshop", "serve", "--port", str(port), "--goals", "human"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/fixed_0", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.2)
+        human = webshop_site("human", False)
+        assert human.goals[0]["instruction_text"] in response.text
+        assert httpx.get(f"http://127.0.0.1:{port}/fixed_13").status_code == 404  # 13 human goals on the 1k data
+    finally:
+        proc.terminate()
+        proc.wait(10)
