@@ -53,6 +53,7 @@ def test_documents_catalogue_in_file_order_with_original_keys(documents: list[di
     assert len(products) == 1000
     for p, d in zip(products, documents, strict=True):
         assert p == d["product"]  # human view of the documents = the documents (built with human goals)
+        assert list(p) == list(d["product"])
         assert p.keys() >= PROCESSED_KEYS
     assert Counter(p["category"] for p in products) == {
         "beauty": 238,
@@ -210,6 +211,17 @@ def test_raw_format_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "items_ins_v2_1000.json").unlink()
     (tmp_path / "items_shuffle_1000.json").write_text("[]")
     with pytest.raises(DataNotFoundError, match=r"needs items_ins_v2_1000\.json"):
+        load_catalog(tmp_path)
+
+
+def test_malformed_documents_are_reported_with_their_line(tmp_path: Path, documents: list[dict[str, Any]]) -> None:
+    doc = json.loads(json.dumps(documents[0]))
+    del doc["product"]["MainImage"]
+    (tmp_path / "documents.jsonl").write_text(json.dumps(documents[1]) + "\n" + json.dumps(doc) + "\n")
+    with pytest.raises(WebShopDataError, match=r"documents.jsonl:2: product lacks MainImage"):
+        load_catalog(tmp_path)
+    (tmp_path / "documents.jsonl").write_text('{"id": "x"}\n')
+    with pytest.raises(WebShopDataError, match=r"documents.jsonl:1: expected a JSON object with a 'product'"):
         load_catalog(tmp_path)
 
 
