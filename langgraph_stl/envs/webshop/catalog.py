@@ -311,7 +311,7 @@ def load_catalog(
         return products
     if attributes is None:
         raise paths.DataNotFoundError(f"a raw catalogue needs {' or '.join(ATTRIBUTE_FILES)} next to {files.catalog}")
-    raw = read_json_file(files.catalog)
+    raw = _read_json(files.catalog)  # not cached: the full raw catalogue is gigabytes; load_webshop caches the result
     if not isinstance(raw, list):
         raise WebShopDataError(f"{files.catalog}: expected a JSON list of products")
     return process_raw_products(raw, attributes, human, goals=goals, num_products=num_products)
