@@ -165,8 +165,8 @@ def test_fetch_offline(closed_port: int, tmp_path: Path) -> None:
     with pytest.raises(
         OfflineError, match=rf"offline: could not reach 127\.0\.0\.1:{closed_port}.*STL_DATA_DIR.*24\.csv"
     ):
-        fetch("game24", data_dir=tmp_path, mirror=f"http://127.0.0.1:{closed_port}")
-    assert _files(tmp_path) == []
+        fetch("game24", data_dir=tmp_path / "data", mirror=f"http://127.0.0.1:{closed_port}")
+    assert list(tmp_path.iterdir()) == [], "a failed fetch leaves neither files nor the folders it created"
 
 
 def test_fetch_unknown_group(tmp_path: Path) -> None:
