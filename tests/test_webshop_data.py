@@ -294,46 +294,50 @@ def test_same_seed_same_everything_other_seed_other_range_prices() -> None:
     assert [g["asin"] for g in a0.goals] == [g["asin"] for g in a1.goals]
 
 
-def _original_with_global_random(products: list[dict[str, Any]], seed: int) -> tuple[dict[str, float], list[Any]]:
-    """WebShop's own sequence of *global* ``random`` calls (``generate_product_prices``, ``get_synthetic_goals``'
-    ``sorted(random.sample(...))``, ``random.seed(233); random.shuffle``), written independently of the module."""
+def _original_with_global_random(
+    products: list[dict[str, Any]], kind: str, seed: int
+) -> tuple[dict[str, float], list[Any]]:
+    """WebShop's own sequence of *global* ``random`` calls (``generate_product_prices``, the goal functions'
+    ``sorted(random.sample(...))``, ``random.seed(233); random.shuffle``), written independently of the module.
+    Returns the prices and the shuffled ``(asin, price_upper)`` of every goal."""
     random.seed(seed)
     prices = {}
     for p in products:
         pricing = p["pricing"]
         prices[p["asin"]] = 100.0 if not pricing else pricing[0] if len(pricing) == 1 else random.uniform(*pricing[:2])
+
+    def cap(asin: str) -> float:
+        steps = [x for x in [10.0 * i for i in range(1, 100)] if x > prices[asin]][:4]
+        return sorted(random.sample(steps, 2))[1] if len(steps) >= 2 else 1000000
+
     caps = []
     for p in products:
-        if p.get("instruction_text") is None:
-            continue
-        steps = [x for x in [10.0 * i for i in range(1, 100)] if x > prices[p["asin"]]][:4]
-        upper = sorted(random.sample(steps, 2))[1] if len(steps) >= 2 else 1000000
-        caps.extend([(p["asin"], upper)] * _n_combinations(p["options"]))
+        if kind == "synthetic" and p.get("instruction_text") is not None:
+            n_goals = 1
+            for values in p["options"].values():
+                n_goals *= len(values)
+            caps.extend([(p["asin"], cap(p["asin"]))] * n_goals)  # one draw per product
+        elif kind == "human":
+            caps.extend((p["asin"], cap(p["asin"])) for i in p.get("instructions", []) if i["instruction_attributes"])
     random.seed(233)
     random.shuffle(caps)
     return prices, caps
 
 
-def _n_combinations(options: dict[str, list[str]]) -> int:
-    n = 1
-    for values in options.values():
-        n *= len(values)
-    return n
-
-
-@pytest.mark.parametrize("seed", [0, 42])
-def test_private_rng_equals_global_random_sequence(seed: int) -> None:
-    products = load_catalog(goals="synthetic")
+@pytest.mark.parametrize(("kind", "seed"), [("synthetic", 0), ("synthetic", 42), ("human", 0), ("human", 5)])
+def test_private_rng_equals_global_random_sequence(kind: str, seed: int) -> None:
+    products = load_catalog(goals=kind)  # type: ignore[arg-type]
     saved = random.getstate()
     try:
-        prices, caps = _original_with_global_random(products, seed)
+        prices, caps = _original_with_global_random(products, kind, seed)
     finally:
         random.setstate(saved)
     before = random.getstate()
-    data = load_webshop(seed=seed)
+    data = load_webshop(goals=kind, seed=seed)  # type: ignore[arg-type]
     assert random.getstate() == before  # the caller's global stream is untouched
     assert data.product_prices == prices
     assert [(g["asin"], g["price_upper"]) for g in data.goals] == caps
+    assert len(caps) == (6910 if kind == "synthetic" else 13)
 
 
 def test_unseeded_is_random_per_process_but_cached() -> None:
