@@ -384,3 +384,12 @@ def test_splits_and_session_ids() -> None:
     assert data.goal("fixed_6") is data.goals[6] is data.goal(6)
     with pytest.raises(KeyError, match="no goal 'fixed_6910': there are 6910 synthetic goals"):
         data.goal("fixed_6910")
+
+
+def test_concurrent_first_loads_share_one_object() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _cached.cache_clear()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: load_webshop(seed=None), range(8)))
+    assert all(r is results[0] for r in results)
