@@ -9,6 +9,7 @@ import random
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -387,8 +388,6 @@ def test_splits_and_session_ids() -> None:
 
 
 def test_concurrent_first_loads_share_one_object() -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     _cached.cache_clear()
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: load_webshop(seed=None), range(8)))

@@ -18,7 +18,7 @@ import os
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, TypeAlias
@@ -176,7 +176,7 @@ class WebShopData:
         return titles_digest(p["name"] for p in self.products)
 
 
-def titles_digest(names: Any) -> str:
+def titles_digest(names: Iterable[str]) -> str:
     """sha256 over the sorted distinct product names (format- and order-independent)."""
     h = hashlib.sha256()
     for name in sorted(set(names)):
