@@ -13,12 +13,12 @@ original algorithm with the two "departures" of Porter's reference implementatio
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 import regex
 
-from langgraph_stl.envs.webshop._lucene_tables import EXTRA_PICTOGRAPHIC, UNASSIGNED_IN_UNICODE_9
+from langgraph_stl.envs.webshop._lucene_tables import LUCENE_CLASS_OVERRIDES
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET.
 ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
@@ -64,43 +64,53 @@ def _range_class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in ranges)
 
 
-def build_token_pattern(
-    extra_pictographic: tuple[tuple[int, int], ...] = EXTRA_PICTOGRAPHIC,
-    unassigned: tuple[tuple[int, int], ...] = UNASSIGNED_IN_UNICODE_9,
-) -> regex.Pattern[str]:
-    """All token rules of Lucene's grammar as one pattern, matched leftmost-longest like a JFlex scanner.
+def build_token_pattern(overrides: Mapping[str, tuple[tuple[int, int], ...]] = LUCENE_CLASS_OVERRIDES) -> regex.Pattern[str]:
+    """All token rules of Lucene's grammar as one pattern.
 
-    ``regex`` knows a newer Unicode than Lucene 9 (Unicode 9.0 word breaks, emoji 11.0 pictographs); the two range
-    tables put Lucene's view back: code points unassigned in 9.0 are no letters, and older emoji data had more
-    pictographs. Anything no rule matches is skipped.
+    A JFlex scanner takes the longest match among its rules. This pattern is written so that Python's leftmost-first
+    backtracking finds the same match: WORD is tried before EMOJI (a keycap is a prefix of a number: "1\u20e32"),
+    and a ZWJ joins the next element of an emoji sequence rather than trailing the current one. POSIX
+    leftmost-longest matching would be exact by construction but is ten times slower.
+
+    ``regex`` knows a newer Unicode than Lucene 9 (Unicode 9.0 word breaks, emoji 11.0 pictographs). ``overrides``
+    (code point ranges per Lucene class, measured against Lucene by tools/lucene_oracle) put Lucene's view back:
+    each listed code point is taken out of every class and put into its Lucene class only.
+    Anything no rule matches is skipped.
     """
-    old = f"[{_range_class(unassigned)}]" if unassigned else ""
+    every = tuple(r for ranges in overrides.values() for r in ranges)
+    listed = f"[{_range_class(every)}]" if every else ""
 
-    def cls(body: str) -> str:
-        return f"[[{body}]--{old}]" if old else f"[{body}]"
+    def cls(body: str, lucene_class: str = "") -> str:
+        extra = _range_class(overrides.get(lucene_class, ()))
+        base = f"[[{body}]--{listed}]" if listed else f"[{body}]"
+        return f"[{base}{extra}]" if extra else base
 
-    ext = cls(r"\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}")
+    ext = cls(r"\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}", "extend")
     # Emoji rule (TR#51 emoji_sequence as Lucene spells it). FE0E/FE0F are kept out of the attached Extend run so the
     # presentation selector is matched where the grammar puts it.
-    ext_no_vs = r"[[\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}]--[\uFE0E\uFE0F]]"
-    emoji_char = (
-        rf"[\p{{Extended_Pictographic}}{_range_class(extra_pictographic)}"
-        r"[\p{Emoji}--[\p{WB=Regional_Indicator}0-9#*\u00A9\u00AE\u2122\u3030\u303D\p{Emoji_Modifier}]]]"
+    zwj = r"\p{WB=ZWJ}"
+    emoji_char = cls(
+        r"\p{Extended_Pictographic}"
+        r"[\p{Emoji}--[\p{WB=Regional_Indicator}0-9#*\u00A9\u00AE\u2122\u3030\u303D\p{Emoji_Modifier}]]",
+        "emoji",
     )
+    element_start = rf"{zwj}*[{emoji_char}\p{{Emoji_Modifier_Base}}\p{{Emoji_Modifier}}]"
+    ext_no_vs = f"[{ext}--[\\uFE0E\\uFE0F\\p{{WB=ZWJ}}]]"
+    ext_run = rf"(?:{ext_no_vs}|{zwj}(?!{element_start}))*"
     element = (
-        rf"(?:\p{{WB=ZWJ}}*{emoji_char}{ext_no_vs}*\uFE0F?"
-        rf"|(?:\p{{WB=ZWJ}}*\p{{Emoji_Modifier_Base}}{ext_no_vs}*)?\p{{Emoji_Modifier}}{ext_no_vs}*)"
+        rf"(?:(?:{zwj}*\p{{Emoji_Modifier_Base}}{ext_run})?\p{{Emoji_Modifier}}{ext_run}"
+        rf"|{zwj}*{emoji_char}{ext_run}\uFE0F?)"
     )
     emoji = (
-        rf"{element}(?:(?:\p{{WB=ZWJ}}{element})*|[\U000E0020-\U000E007E]+\U000E007F)"
-        rf"|[0-9#*]{ext_no_vs}*\uFE0F?\u20E3{ext_no_vs}*"
+        rf"{element}(?:(?:{zwj}{element})*|[\U000E0020-\U000E007E]+\U000E007F)"
+        rf"|[0-9#*]{ext_run}\uFE0F?\u20E3{ext_run}"
         rf"|\p{{WB=Regional_Indicator}}{ext}*\p{{WB=Regional_Indicator}}{ext}*"
     )
     word = _word_pattern(
-        ahletter=cls(r"\p{WB=ALetter}\p{WB=Hebrew_Letter}"),
+        ahletter=cls(r"\p{WB=ALetter}\p{WB=Hebrew_Letter}", "aletter"),
         numeric=cls(r"\p{WB=Numeric}[\p{Block=Halfwidth_And_Fullwidth_Forms}&&\p{Nd}]"),
-        midletter=cls(r"\p{WB=MidLetter}\p{WB=MidNumLet}\p{WB=Single_Quote}"),
-        midnum=cls(r"\p{WB=MidNum}\p{WB=MidNumLet}\p{WB=Single_Quote}"),
+        midletter=cls(r"\p{WB=MidLetter}\p{WB=MidNumLet}\p{WB=Single_Quote}", "midletter"),
+        midnum=cls(r"\p{WB=MidNum}\p{WB=MidNumLet}\p{WB=Single_Quote}", "midnum"),
         enl=cls(r"\p{WB=ExtendNumLet}"),
         ext=ext,
         hebrew=cls(r"\p{WB=Hebrew_Letter}"),
@@ -112,7 +122,7 @@ def build_token_pattern(
         cls(r"\p{Script=Hiragana}"),
     )
     return regex.compile(
-        rf"(?p){emoji}|{word}|(?:{complex_context}{ext}*)+|{han}{ext}*|{hiragana}{ext}*",
+        rf"{word}|{emoji}|(?:{complex_context}{ext}*)+|{han}{ext}*|{hiragana}{ext}*",
         regex.V1,
     )
 
@@ -121,8 +131,7 @@ _UNICODE_TOKEN = build_token_pattern()
 # In pure-ASCII text (most of the catalogue) the same rules reduce to these classes: ':' is MidLetter, ',' and ';'
 # are MidNum, '.' and "'" are both, '_' is ExtendNumLet, and no emoji is possible (keycaps need U+20E3).
 _ASCII_TOKEN = regex.compile(
-    "(?p)"
-    + _word_pattern(ahletter="[A-Za-z]", numeric="[0-9]", midletter="[:.']", midnum="[,;.']", enl="_", ext=""),
+    _word_pattern(ahletter="[A-Za-z]", numeric="[0-9]", midletter="[:.']", midnum="[,;.']", enl="_", ext="")
 )
 
 
@@ -168,9 +177,19 @@ def _strip_possessive(token: str) -> str:
     return token
 
 
+# Spaces that no token rule can contain (U+202F is absent: Lucene joins words across it). Splitting on them first
+# lets the analysis of each whitespace-free chunk be cached, which makes indexing several times faster.
+_SEPARATORS = regex.compile("[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u205f\u3000]+")
+
+
 def analyze(text: str) -> list[str]:
     """Index/query terms of ``text`` exactly as Anserini's default English analyzer produces them."""
-    return filter_tokens(tokenize(text))
+    return [term for chunk in _SEPARATORS.split(text) if chunk for term in _analyze_chunk(chunk)]
+
+
+@lru_cache(maxsize=1 << 18)
+def _analyze_chunk(chunk: str) -> tuple[str, ...]:
+    return tuple(filter_tokens(tokenize(chunk)))
 
 
 def filter_tokens(tokens: list[str]) -> list[str]:
