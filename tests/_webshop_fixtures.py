@@ -15,8 +15,15 @@ from langgraph_stl.envs.webshop.server import WebShopSite, load_site
 
 @functools.cache
 def webshop_site(goals: str = "synthetic", show_attrs: bool = True) -> WebShopSite:
-    """The real site (catalogue, seeded goals, BM25, reward) over the shared data, loaded once per configuration."""
-    return load_site(goals=goals, seed=0, show_attrs=show_attrs)
+    """The real site (catalogue, seeded goals, BM25, reward) over the shared data, loaded once per configuration.
+
+    One reward is computed up front: the first one may prepare the title-noun cache with spaCy (seconds), which must
+    not happen inside a timed HTTP request.
+    """
+    site = load_site(goals=goals, seed=0, show_attrs=show_attrs)
+    goal = site.goals[0]
+    site.reward(site.by_asin[goal["asin"]], goal, site.product_prices[goal["asin"]], {})
+    return site
 
 
 @functools.cache
