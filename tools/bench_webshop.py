@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -41,8 +42,23 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Shop:
+    url: str
+    pid: int
+
+
 @contextmanager
-def shop_process(goals: str = "synthetic") -> Iterator[str]:
+def shop_process(goals: str = "synthetic") -> Iterator[Shop]:
     """``stl webshop serve --attrs`` on a free loopback port, as a child process."""
     from langgraph_stl.envs.webshop.server import free_port
 
@@ -61,7 +77,7 @@ def shop_process(goals: str = "synthetic") -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
             time.sleep(0.2)
-        yield url
+        yield Shop(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -94,22 +110,26 @@ def run_episodes(step: Callable[[dict, str], object], reset: Callable[[str], dic
     return times
 
 
-def bench_env_http(url: str, episodes: int) -> str:
+def bench_env_http(shop: Shop, episodes: int) -> str:
+    """Wall-clock step latency, plus the CPU a step costs client and server (what an idle machine would approach)."""
     from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
 
-    with WebShopHttpEnv(url) as env:
+    with WebShopHttpEnv(shop.url) as env:
         run_episodes(env.step, env.reset, 2)  # warm-up
+        client_cpu, server_cpu = time.process_time(), cpu_seconds(shop.pid)
         times = run_episodes(env.step, env.reset, episodes)
+        client_cpu, server_cpu = time.process_time() - client_cpu, cpu_seconds(shop.pid) - server_cpu
     p50, p99 = percentiles(times)
-    return (
-        f"| HTTP env step | {len(times)} steps ({episodes} episodes) | p50 {p50:.2f} ms | p99 {p99:.2f} ms | {load()} |"
-    )
+    requests = len(times) + episodes  # resets are requests too
+    cpu = f"CPU/request: client {client_cpu / requests * 1000:.2f} ms + server {server_cpu / requests * 1000:.2f} ms"
+    workload = f"{len(times)} steps ({episodes} episodes); {cpu}"
+    return f"| HTTP env step | {workload} | p50 {p50:.2f} ms | p99 {p99:.2f} ms | {load()} |"
 
 
-def bench_env_browser(url: str, episodes: int) -> str:
+def bench_env_browser(shop: Shop, episodes: int) -> str:
     from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
 
-    env = WebShopBrowserEnv(url, max_pages=1)
+    env = WebShopBrowserEnv(shop.url, max_pages=1)
     try:
         run_episodes(env.step, env.reset, 1)  # warm-up: launches Chromium
         times = run_episodes(env.step, env.reset, episodes)
@@ -120,7 +140,7 @@ def bench_env_browser(url: str, episodes: int) -> str:
     return f"| browser env step | {workload} | p50 {p50:.1f} ms | p99 {p99:.1f} ms | {load()} |"
 
 
-def bench_server(url: str, requests: int, concurrency: int) -> str:
+def bench_server(shop: Shop, requests: int, concurrency: int) -> str:
     from langgraph_stl.envs.webshop import urls
 
     paths = [
@@ -141,15 +161,18 @@ def bench_server(url: str, requests: int, concurrency: int) -> str:
                 response = await client.get(paths[i % len(paths)])
                 errors += response.status_code != 200
 
-        async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=concurrency)) as client:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(base_url=shop.url, limits=limits) as client:
             start = time.perf_counter()
             await asyncio.gather(*(worker(client) for _ in range(concurrency)))
             return time.perf_counter() - start, errors
 
+    server_cpu = cpu_seconds(shop.pid)
     elapsed, errors = asyncio.run(main())
+    per_request = (cpu_seconds(shop.pid) - server_cpu) / requests * 1000
     return (
-        f"| server throughput | {requests} GETs, {concurrency} concurrent clients, {errors} errors | "
-        f"{requests / elapsed:.0f} req/s | | {load()} |"
+        f"| server throughput | {requests} GETs, {concurrency} concurrent clients, {errors} errors; "
+        f"server CPU {per_request:.2f} ms/request | {requests / elapsed:.0f} req/s | | {load()} |"
     )
 
 
@@ -163,15 +186,15 @@ def main() -> None:
     sections = args.only or ["env-http", "env-browser", "server"]
     rows = []
     console.print(f"[bold]WebShop environments and server[/bold] ({os.cpu_count()} CPUs, {load()})")
-    with shop_process() as url:
+    with shop_process() as shop:
         if "env-http" in sections:
-            rows.append(bench_env_http(url, args.episodes))
+            rows.append(bench_env_http(shop, args.episodes))
             console.print(rows[-1])
         if "env-browser" in sections:
-            rows.append(bench_env_browser(url, max(1, args.episodes // 4)))
+            rows.append(bench_env_browser(shop, max(1, args.episodes // 4)))
             console.print(rows[-1])
         if "server" in sections:
-            rows.append(bench_server(url, args.requests, args.concurrency))
+            rows.append(bench_server(shop, args.requests, args.concurrency))
             console.print(rows[-1])
     console.print("\n| what | workload | p50 / rate | p99 | load |\n|---|---|---|---|---|")
     for row in rows:
