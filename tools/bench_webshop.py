@@ -51,6 +51,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants_cpu_seconds(root: int, exclude: int) -> float:
+    """CPU time of every live descendant of ``root`` (Playwright's driver and Chromium), except ``exclude``'s tree."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+
+    def under(pid: int) -> bool:
+        while pid in parents and pid not in (root, exclude, 0, 1):
+            pid = parents[pid]
+        return pid == root
+
+    return sum(cpu_seconds(pid) for pid in parents if pid != root and under(pid))
+
+
 @dataclass
 class Shop:
     url: str
@@ -127,16 +145,24 @@ def bench_env_http(shop: Shop, episodes: int) -> str:
 
 
 def bench_env_browser(shop: Shop, episodes: int) -> str:
+    """Wall-clock step latency, plus the CPU a step costs this process, Chromium (and its driver) and the server."""
     from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
 
     env = WebShopBrowserEnv(shop.url, max_pages=1)
     try:
         run_episodes(env.step, env.reset, 1)  # warm-up: launches Chromium
+        me = os.getpid()
+        cpu = time.process_time(), descendants_cpu_seconds(me, shop.pid), cpu_seconds(shop.pid)
         times = run_episodes(env.step, env.reset, episodes)
+        after = time.process_time(), descendants_cpu_seconds(me, shop.pid), cpu_seconds(shop.pid)
     finally:
         env.close()
     p50, p99 = percentiles(times)
-    workload = f"{len(times)} steps ({episodes} episodes)"
+    python, browser, server = ((b - a) / (len(times) + episodes) * 1000 for a, b in zip(cpu, after, strict=True))
+    workload = (
+        f"{len(times)} steps ({episodes} episodes); CPU/step: Python {python:.1f} ms + Chromium and driver "
+        f"{browser:.1f} ms + server {server:.1f} ms"
+    )
     return f"| browser env step | {workload} | p50 {p50:.1f} ms | p99 {p99:.1f} ms | {load()} |"
 
 
