@@ -204,3 +204,24 @@ def test_format_results() -> None:
         {"rank": 2, "asin": "B02", "score": 1.5},
     ]
     assert format_results([]) == "no results"
+
+
+def test_empty_catalogue() -> None:
+    engine = SearchEngine([])
+    assert len(engine) == 0 and engine.search("wig") == [] and engine.scores("wig") == {}
+
+
+def test_benchmark_search_section_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_webshop", Path(__file__).parents[1] / "tools" / "bench_webshop.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_webshop", bench)  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    assert bench.main(["--only", "search", "--big", "1000", "--repeat", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| query p50")]
+    assert len(rows) == 4 and all(float(r.split("|")[2]) > 0 for r in rows)
