@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from langgraph_stl.envs.webshop.catalog import WebShopDataError
 from langgraph_stl.envs.webshop.search_engine import (
     SearchEngine,
     adjust_ties,
@@ -167,12 +168,20 @@ def test_plain_documents_jsonl_and_bad_files(tmp_path: Path) -> None:
     )
     assert load_search_engine(tmp_path).search("wig") == [("B1", rounded(lucene_bm25(1, 2, 1, 2, 1.5)))]
     path.write_text('{"id": "B1"}\n')
-    with pytest.raises(ValueError, match=r"documents\.jsonl:1: not a pyserini document"):
+    with pytest.raises(WebShopDataError, match=r"documents\.jsonl:1: not a pyserini document"):
         load_search_engine(tmp_path)
     with pytest.raises(DataNotFoundError, match="no WebShop catalogue"):
         load_search_engine(tmp_path / "missing")
     with pytest.raises(ValueError, match="unique"):
         SearchEngine([("A", "x"), ("A", "y")])
+
+
+def test_raw_items_shuffle_catalogue() -> None:
+    # A raw catalogue is indexed with the text WebShop's converter writes: title, description, first bullet, options.
+    engine = load_search_engine(Path(__file__).parent / "fixtures" / "webshop_raw")
+    assert len(engine) == 4
+    assert [asin for asin, _ in engine.search("soy candle")] == ["B0TESTAAA4"]
+    assert [asin for asin, _ in engine.search("stripes zipper")] == ["B0TESTAAA3"]
 
 
 PRODUCTS = [

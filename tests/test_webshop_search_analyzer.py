@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from langgraph_stl.envs.webshop.analyzer import ENGLISH_STOP_WORDS, MAX_TOKEN_LENGTH, analyze, porter_stem, tokenize
-from langgraph_stl.envs.webshop.search_engine import find_documents, read_documents
+from langgraph_stl.envs.webshop.search_engine import catalog_documents
 
 GOLDEN = Path(__file__).parent / "fixtures" / "webshop_lucene_golden.json.gz"
 
@@ -57,7 +57,7 @@ def test_tricky_strings_match_lucene(golden: dict[str, Any]) -> None:
 def test_every_catalogue_document_matches_lucene(golden: dict[str, Any]) -> None:
     expected = golden["documents"]
     seen = 0
-    for doc_id, contents in read_documents(find_documents()):
+    for doc_id, contents in catalog_documents():
         terms = analyze(contents)
         digest = hashlib.sha1("\x00".join(terms).encode("utf-8")).hexdigest()
         assert [len(terms), digest] == expected[doc_id], doc_id

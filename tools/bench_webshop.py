@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langgraph_stl.envs.webshop import analyzer
-from langgraph_stl.envs.webshop.search_engine import SearchEngine, find_documents, read_documents
+from langgraph_stl.envs.webshop.search_engine import SearchEngine, catalog_documents
 from langgraph_stl.paths import data_file
 
 
@@ -82,7 +82,7 @@ def _latency_rows(engine: SearchEngine, queries: dict[str, list[str]]) -> Iterat
 
 def bench_search(args: argparse.Namespace) -> Iterator[Row]:
     """Index build and top-50 query latency on the 1k catalogue and on copies of it with distinct ids."""
-    docs = list(read_documents(find_documents()))
+    docs = catalog_documents()
     queries = _realistic_queries()
     copies = max(1, args.big // len(docs))
     big = [(f"{doc_id}-{r:03d}", text) for r in range(copies) for doc_id, text in docs]

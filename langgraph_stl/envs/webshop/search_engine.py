@@ -34,12 +34,11 @@ import numpy as np
 import numpy.typing as npt
 
 from langgraph_stl.envs.webshop.analyzer import analyze
-from langgraph_stl.paths import DataNotFoundError, data_dir
+from langgraph_stl.envs.webshop.catalog import WebShopDataError, document_contents, find_catalog_files, load_catalog
 
 K1 = 0.9
 B = 0.4
 SEARCH_RETURN_N = 50
-DOCUMENT_FILES = ("webshop/documents_1k.jsonl.gz", "webshop/documents.jsonl.gz", "webshop/documents.jsonl")
 
 F32 = np.float32
 
@@ -233,30 +232,35 @@ def read_documents(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
                 record = json.loads(line)
                 yield str(record["id"]), str(record["contents"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a pyserini document line with 'id' and 'contents'") from exc
+                raise WebShopDataError(f"{path}:{lineno}: not a pyserini document with 'id' and 'contents'") from exc
 
 
-def find_documents(data_dir_override: str | os.PathLike[str] | None = None) -> Path:
-    """The catalogue file: ``webshop/documents_1k.jsonl.gz``, else ``documents.jsonl(.gz)``, in the data dir."""
-    root = data_dir(data_dir_override)
-    for rel in DOCUMENT_FILES:
-        if (root / rel).exists():
-            return root / rel
-    raise DataNotFoundError(
-        f"no WebShop catalogue under {root} (looked for {', '.join(DOCUMENT_FILES)}): run `stl data fetch` or set "
-        "STL_DATA_DIR"
-    )
+def catalog_documents(
+    data_dir: str | os.PathLike[str] | None = None, *, catalog: str | os.PathLike[str] | None = None
+) -> list[tuple[str, str]]:
+    """(asin, indexed text) of the WebShop catalogue that :func:`~.catalog.find_catalog_files` picks.
+
+    A ``documents.jsonl`` supplies the exact ``contents`` pyserini indexed; a raw ``items_shuffle*.json`` catalogue
+    gets the text WebShop's ``convert_product_file_format.py`` would write for it.
+    """
+    files = find_catalog_files(data_dir, catalog=catalog)
+    if files.is_documents:
+        return list(read_documents(files.catalog))
+    return [(p["asin"], document_contents(p)) for p in load_catalog(catalog=files.catalog)]
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: Path, mtime_ns: int) -> SearchEngine:
-    return SearchEngine(read_documents(path))
+def _load_cached(path: Path, stamp: tuple[int, int]) -> SearchEngine:
+    return SearchEngine(catalog_documents(catalog=path))
 
 
-def load_search_engine(data_dir: str | os.PathLike[str] | None = None) -> SearchEngine:
-    """The search engine over the WebShop catalogue in ``data_dir`` (default: the project data dir); cached."""
-    path = find_documents(data_dir)
-    return _load_cached(path, path.stat().st_mtime_ns)
+def load_search_engine(
+    data_dir: str | os.PathLike[str] | None = None, *, catalog: str | os.PathLike[str] | None = None
+) -> SearchEngine:
+    """The search engine over the WebShop catalogue (default: the project data dir's); cached per file version."""
+    path = find_catalog_files(data_dir, catalog=catalog).catalog
+    st = path.stat()
+    return _load_cached(path, (st.st_mtime_ns, st.st_size))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
