@@ -21,17 +21,26 @@ import regex
 from langgraph_stl.envs.webshop._lucene_tables import LUCENE_CLASS_OVERRIDES
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET.
-ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
+_STOP_WORDS = (
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
-    "this to was will with".split()
+    "this to was will with"
 )
+ENGLISH_STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS.split())
 
 # StandardTokenizer.DEFAULT_MAX_TOKEN_LENGTH: the scanner's buffer, so longer words come out in pieces this long.
 MAX_TOKEN_LENGTH = 255
 
 
 def _word_pattern(
-    *, ahletter: str, numeric: str, midletter: str, midnum: str, enl: str, ext: str, hebrew: str = "", katakana: str = ""
+    *,
+    ahletter: str,
+    numeric: str,
+    midletter: str,
+    midnum: str,
+    enl: str,
+    ext: str,
+    hebrew: str = "",
+    katakana: str = "",
 ) -> str:
     """The WORD rule of the JFlex grammar (its NUMERIC, HANGUL and KATAKANA rules match subsets of it).
 
@@ -64,7 +73,9 @@ def _range_class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in ranges)
 
 
-def build_token_pattern(overrides: Mapping[str, tuple[tuple[int, int], ...]] = LUCENE_CLASS_OVERRIDES) -> regex.Pattern[str]:
+def build_token_pattern(
+    overrides: Mapping[str, tuple[tuple[int, int], ...]] = LUCENE_CLASS_OVERRIDES,
+) -> regex.Pattern[str]:
     """All token rules of Lucene's grammar as one pattern.
 
     A JFlex scanner takes the longest match among its rules. This pattern is written so that Python's leftmost-first
@@ -151,15 +162,15 @@ def tokenize(text: str) -> list[str]:
 def _split_long(token: str, pattern: regex.Pattern[str]) -> list[str]:
     """Lucene's scanner buffer holds 255 chars: it returns the longest match that fits and rescans after it."""
     pieces: list[str] = []
-    while len(token) > MAX_TOKEN_LENGTH:
-        head = pattern.match(token, 0, MAX_TOKEN_LENGTH)
-        cut = head.end() if head else MAX_TOKEN_LENGTH
-        pieces.append(token[:cut])
-        rest = tokenize(token[cut:])
-        if len(rest) != 1 or len(rest[0]) <= MAX_TOKEN_LENGTH:
-            return pieces + rest
-        token = rest[0]
-    return [*pieces, token]
+    pos = 0
+    while pos < len(token):
+        match = pattern.match(token, pos, pos + MAX_TOKEN_LENGTH)
+        if match and match.end() > pos:
+            pieces.append(match.group())
+            pos = match.end()
+        else:  # the cut left a character no rule starts with: the scanner skips it
+            pos += 1
+    return pieces
 
 
 def _lower(token: str) -> str:
