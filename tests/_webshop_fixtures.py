@@ -10,6 +10,7 @@ import functools
 
 import pytest
 
+from langgraph_stl.envs.webshop.browser_env import BrowserRunner, chromium_executable
 from langgraph_stl.envs.webshop.server import WebShopSite, load_site
 
 
@@ -27,10 +28,8 @@ def webshop_site(goals: str = "synthetic", show_attrs: bool = True) -> WebShopSi
 
 
 @functools.cache
-def shared_browser() -> object:
+def shared_browser() -> BrowserRunner:
     """One headless Chromium for the whole test session (closed at exit); skips if no Chromium is installed."""
-    from langgraph_stl.envs.webshop.browser_env import BrowserRunner, chromium_executable
-
     if chromium_executable() is None:
         pytest.skip("no Chromium executable (install Debian's chromium or set STL_CHROMIUM)")
     runner = BrowserRunner()

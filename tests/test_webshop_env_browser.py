@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from langgraph_stl.envs.webshop.browser_env import BrowserRunner, WebShopBrowserEnv
+from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
 from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
 from langgraph_stl.envs.webshop.server import RunningServer, WebShopSite, start_server
 from tests._webshop_fixtures import shared_browser, target_of, webshop_site
@@ -31,7 +31,6 @@ def server(site: WebShopSite) -> Iterator[RunningServer]:
 @pytest.fixture(scope="module")
 def envs(server: RunningServer, site: WebShopSite) -> Iterator[tuple[WebShopHttpEnv, WebShopBrowserEnv]]:
     runner = shared_browser()
-    assert isinstance(runner, BrowserRunner)
     http = WebShopHttpEnv(server.url, num_goals=len(site.goals))
     browser = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=runner, max_pages=3)
     yield http, browser
@@ -114,7 +113,7 @@ def test_invalid_and_unknown(envs: tuple[WebShopHttpEnv, WebShopBrowserEnv], sit
 
 def test_option_click_without_the_page_script(server: RunningServer, site: WebShopSite) -> None:
     """The original's option script needs jQuery from a CDN and never runs offline: the radio's data-url is followed."""
-    env = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=shared_browser(), max_pages=1)  # type: ignore[arg-type]
+    env = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=shared_browser(), max_pages=1)
     try:
         asin, options = target_of(site, 6)
         state = env.step(env.reset("fixed_6"), f"search[{site.by_asin[asin]['Title']}]").state
@@ -143,7 +142,7 @@ def test_option_click_without_the_page_script(server: RunningServer, site: WebSh
 
 
 def test_browser_search_anywhere(server: RunningServer, site: WebShopSite) -> None:
-    env = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=shared_browser(), search_anywhere=True)  # type: ignore[arg-type]
+    env = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=shared_browser(), search_anywhere=True)
     http = WebShopHttpEnv(server.url, num_goals=len(site.goals), search_anywhere=True)
     try:
         b = env.step(env.reset("fixed_2"), "search[green tea]").state

@@ -28,9 +28,7 @@ def server(site: WebShopSite) -> Iterator[RunningServer]:
 
 
 def runner() -> BrowserRunner:
-    shared = shared_browser()
-    assert isinstance(shared, BrowserRunner)
-    return shared
+    return shared_browser()
 
 
 async def test_purchase_through_the_tools(server: RunningServer, site: WebShopSite) -> None:
