@@ -232,5 +232,5 @@ def test_benchmark_search_section_runs(capsys: pytest.CaptureFixture[str], monke
     monkeypatch.setitem(sys.modules, "bench_webshop", bench)  # dataclasses look their module up there
     spec.loader.exec_module(bench)
     assert bench.main(["--only", "search", "--big", "1000", "--repeat", "1"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| query p50")]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| query p50, wall")]
     assert len(rows) == 4 and all(float(r.split("|")[2]) > 0 for r in rows)

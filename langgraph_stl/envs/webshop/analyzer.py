@@ -13,6 +13,7 @@ original algorithm with the two "departures" of Porter's reference implementatio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -190,16 +191,24 @@ def _strip_possessive(token: str) -> str:
 
 # Spaces that no token rule can contain (U+202F is absent: Lucene joins words across it). Splitting on them first
 # lets the analysis of each whitespace-free chunk be cached, which makes indexing several times faster.
-_SEPARATORS = regex.compile("[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u205f\u3000]+")
+_SEPARATORS = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u205f\u3000]+")
+
+
+def split_chunks(text: str) -> list[str]:
+    """``text`` cut at separators no token spans; analyzing the chunks one by one gives the terms of the whole."""
+    if text.isascii():  # str.split's ASCII whitespace is exactly the ASCII part of _SEPARATORS
+        return text.split()
+    return [chunk for chunk in _SEPARATORS.split(text) if chunk]
 
 
 def analyze(text: str) -> list[str]:
     """Index/query terms of ``text`` exactly as Anserini's default English analyzer produces them."""
-    return [term for chunk in _SEPARATORS.split(text) if chunk for term in _analyze_chunk(chunk)]
+    return [term for chunk in split_chunks(text) for term in analyze_chunk(chunk)]
 
 
 @lru_cache(maxsize=1 << 18)
-def _analyze_chunk(chunk: str) -> tuple[str, ...]:
+def analyze_chunk(chunk: str) -> tuple[str, ...]:
+    """Terms of a separator-free piece of text (cached: product texts repeat words a lot)."""
     return tuple(filter_tokens(tokenize(chunk)))
 
 

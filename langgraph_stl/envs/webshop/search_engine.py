@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langgraph_stl.envs.webshop.analyzer import analyze
+from langgraph_stl.envs.webshop.analyzer import analyze, analyze_chunk, split_chunks
 from langgraph_stl.envs.webshop.catalog import WebShopDataError, document_contents, find_catalog_files, load_catalog
 
 K1 = 0.9
@@ -124,11 +124,16 @@ class SearchEngine:
         term_ids: dict[str, int] = {}
         token_terms: list[int] = []  # the term id of every indexed token, document after document
         lengths: list[int] = []
+        chunk_terms: dict[str, list[int]] = {}  # term ids of each distinct whitespace-free chunk seen
         for doc_id, contents in documents:
-            terms = analyze(contents)
+            start = len(token_terms)
+            for chunk in split_chunks(contents):
+                tids = chunk_terms.get(chunk)
+                if tids is None:
+                    tids = chunk_terms[chunk] = [term_ids.setdefault(t, len(term_ids)) for t in analyze_chunk(chunk)]
+                token_terms.extend(tids)
             ids.append(doc_id)
-            lengths.append(len(terms))
-            token_terms.extend([term_ids.setdefault(t, len(term_ids)) for t in terms])
+            lengths.append(len(token_terms) - start)
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise ValueError(f"document ids must be unique; repeated: {dupes}")
