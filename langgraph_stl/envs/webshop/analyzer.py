@@ -82,7 +82,7 @@ def build_token_pattern(
     A JFlex scanner takes the longest match among its rules. This pattern is written so that Python's leftmost-first
     backtracking finds the same match: WORD is tried before EMOJI (a keycap is a prefix of a number: "1\u20e32"),
     and a ZWJ joins the next element of an emoji sequence rather than trailing the current one. POSIX
-    leftmost-longest matching would be exact by construction but is ten times slower.
+    leftmost-longest matching would be exact by construction but is about seven times slower.
 
     ``regex`` knows a newer Unicode than Lucene 9 (Unicode 9.0 word breaks, emoji 11.0 pictographs). ``overrides``
     (code point ranges per Lucene class, measured against Lucene by tools/lucene_oracle) put Lucene's view back:

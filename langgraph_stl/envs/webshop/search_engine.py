@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +39,10 @@ from langgraph_stl.envs.webshop.catalog import WebShopDataError, document_conten
 K1 = 0.9
 B = 0.4
 SEARCH_RETURN_N = 50
+PRODUCT_WINDOW = 10  # results per page
 
 F32 = np.float32
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -303,6 +305,13 @@ def top_asins_from_keywords(
         return [p["asin"] for p in products if p.get("query") == query]
     known = {p["asin"] for p in products}
     return [asin for asin, _ in engine.search(" ".join(keywords), k=SEARCH_RETURN_N) if asin in known]
+
+
+def results_page(results: Sequence[T], page: int) -> list[T]:
+    """Page ``page`` (1-based) of a result list, 10 per page; past the end it is empty, as in WebShop."""
+    if page < 1:
+        raise ValueError(f"page must be >= 1, got {page}")
+    return list(results[(page - 1) * PRODUCT_WINDOW : page * PRODUCT_WINDOW])
 
 
 def format_results(results: Sequence[tuple[str, float]], *, as_json: bool = False) -> str:
