@@ -137,8 +137,8 @@ class SearchEngine:
             ids.append(doc_id)
             lengths.append(len(token_terms) - start)
         if len(set(ids)) != len(ids):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
-            raise ValueError(f"document ids must be unique; repeated: {dupes}")
+            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+            raise ValueError(f"document ids must be unique; repeated: {dupes[:5]}{' ...' if len(dupes) > 5 else ''}")
         self.ids = ids
         self.k1, self.b = k1, b
         n_docs, n_terms = len(ids), len(term_ids)
