@@ -5,10 +5,12 @@ WebShop's search results come from pyserini, so reproducing its ranking needs th
 ``LowerCaseFilter`` → ``StopFilter`` (Lucene's 33 English stop words) → ``PorterStemFilter``.
 
 The tokenizer is a transcription of the token rules of Lucene 9's ``StandardTokenizerImpl.jflex`` into one regular
-expression over Unicode properties (the ``regex`` module knows Word_Break, Line_Break and the emoji properties) and
-matched leftmost-longest (POSIX), which is how a JFlex scanner picks among its rules. The Porter stemmer is the
-original algorithm with the two "departures" of Porter's reference implementation that Lucene keeps
-(``bli → ble`` and ``logi → log`` in step 2) and Lucene's rule of leaving words of one or two characters alone.
+expression over Unicode properties (the ``regex`` module knows Word_Break, Line_Break and the emoji properties),
+arranged so that it finds the longest match as a JFlex scanner does, with per-code-point corrections for Lucene's
+older Unicode tables (``_lucene_tables.py``). The Porter stemmer is the original algorithm with the two
+"departures" of Porter's reference implementation that Lucene keeps (``bli → ble`` and ``logi → log`` in step 2)
+and Lucene's rule of leaving words of one or two UTF-16 units alone. All of it was checked against Lucene itself
+(tools/lucene_oracle).
 """
 
 from __future__ import annotations
