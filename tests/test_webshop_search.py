@@ -21,6 +21,7 @@ from langgraph_stl.envs.webshop.search_engine import (
     format_results,
     int_to_byte4,
     load_search_engine,
+    results_page,
     top_asins_from_keywords,
 )
 from langgraph_stl.paths import DataNotFoundError
@@ -232,5 +233,13 @@ def test_benchmark_search_section_runs(capsys: pytest.CaptureFixture[str], monke
     monkeypatch.setitem(sys.modules, "bench_webshop", bench)  # dataclasses look their module up there
     spec.loader.exec_module(bench)
     assert bench.main(["--only", "search", "--big", "1000", "--repeat", "1"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| query p50")]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| query p50, wall")]
     assert len(rows) == 4 and all(float(r.split("|")[2]) > 0 for r in rows)
+
+
+def test_results_pages() -> None:
+    top = [f"B{i:02d}" for i in range(43)]  # "silver wig" has 43 hits
+    assert results_page(top, 1) == top[:10] and results_page(top, 5) == top[40:]
+    assert results_page(top, 6) == []  # WebShop shows "Next >" anyway; page 6 is empty
+    with pytest.raises(ValueError, match="page"):
+        results_page(top, 0)

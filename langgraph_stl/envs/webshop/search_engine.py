@@ -28,19 +28,21 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from langgraph_stl.envs.webshop.analyzer import analyze
+from langgraph_stl.envs.webshop.analyzer import analyze, analyze_chunk, split_chunks
 from langgraph_stl.envs.webshop.catalog import WebShopDataError, document_contents, find_catalog_files, load_catalog
 
 K1 = 0.9
 B = 0.4
 SEARCH_RETURN_N = 50
+PRODUCT_WINDOW = 10  # results per page
 
 F32 = np.float32
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -124,14 +126,19 @@ class SearchEngine:
         term_ids: dict[str, int] = {}
         token_terms: list[int] = []  # the term id of every indexed token, document after document
         lengths: list[int] = []
+        chunk_terms: dict[str, list[int]] = {}  # term ids of each distinct whitespace-free chunk seen
         for doc_id, contents in documents:
-            terms = analyze(contents)
+            start = len(token_terms)
+            for chunk in split_chunks(contents):
+                tids = chunk_terms.get(chunk)
+                if tids is None:
+                    tids = chunk_terms[chunk] = [term_ids.setdefault(t, len(term_ids)) for t in analyze_chunk(chunk)]
+                token_terms.extend(tids)
             ids.append(doc_id)
-            lengths.append(len(terms))
-            token_terms.extend([term_ids.setdefault(t, len(term_ids)) for t in terms])
+            lengths.append(len(token_terms) - start)
         if len(set(ids)) != len(ids):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
-            raise ValueError(f"document ids must be unique; repeated: {dupes}")
+            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+            raise ValueError(f"document ids must be unique; repeated: {dupes[:5]}{' ...' if len(dupes) > 5 else ''}")
         self.ids = ids
         self.k1, self.b = k1, b
         n_docs, n_terms = len(ids), len(term_ids)
@@ -298,6 +305,13 @@ def top_asins_from_keywords(
         return [p["asin"] for p in products if p.get("query") == query]
     known = {p["asin"] for p in products}
     return [asin for asin, _ in engine.search(" ".join(keywords), k=SEARCH_RETURN_N) if asin in known]
+
+
+def results_page(results: Sequence[T], page: int) -> list[T]:
+    """Page ``page`` (1-based) of a result list, 10 per page; past the end it is empty, as in WebShop."""
+    if page < 1:
+        raise ValueError(f"page must be >= 1, got {page}")
+    return list(results[(page - 1) * PRODUCT_WINDOW : page * PRODUCT_WINDOW])
 
 
 def format_results(results: Sequence[tuple[str, float]], *, as_json: bool = False) -> str:
