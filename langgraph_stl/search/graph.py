@@ -300,8 +300,9 @@ def create_search_graph(
         SearchState, context_schema=SearchContext, input_schema=SearchInput, output_schema=SearchOutput
     )
     builder.add_node("init", init)
-    builder.add_node("expand", expand, input_schema=ExpandTask, destinations=("evaluate",))
-    builder.add_node("evaluate", evaluate, input_schema=EvaluateTask)
+    # Send targets take their own payload type, which langgraph's add_node overloads do not model: cast.
+    builder.add_node("expand", cast(Any, expand), input_schema=ExpandTask, destinations=("evaluate",))
+    builder.add_node("evaluate", cast(Any, evaluate), input_schema=EvaluateTask)
     builder.add_node("select", select)
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "init")
