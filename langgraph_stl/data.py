@@ -285,7 +285,9 @@ def _url(file: DataFile, mirror: str | None) -> str:
 
 @contextmanager
 def _staging(target: Path) -> Iterator[Path]:
-    """A temporary file beside ``target``; deleted unless the caller renamed it into place."""
+    """A temporary file beside ``target``; deleted unless the caller renamed it into place (as is a folder that
+    was created for it and stayed empty)."""
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
@@ -294,6 +296,9 @@ def _staging(target: Path) -> Iterator[Path]:
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def _download(url: str, dest: Path, *, timeout: float, on_bytes: Callable[[int, int | None], None] | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -41,7 +42,7 @@ def mirror(tmp_path: Path, data_dir: Path) -> Iterator[tuple[str, Path]]:
     (root / "webshop" / "items_shuffle_1000.json").write_text(json.dumps(products))
     (root / "webshop" / "items_human_ins.json").write_text(json.dumps({"B000000001": [{"instruction": "x"}] * 3}))
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", root
@@ -164,8 +165,8 @@ def test_fetch_offline(closed_port: int, tmp_path: Path) -> None:
     with pytest.raises(
         OfflineError, match=rf"offline: could not reach 127\.0\.0\.1:{closed_port}.*STL_DATA_DIR.*24\.csv"
     ):
-        fetch("game24", data_dir=tmp_path, mirror=f"http://127.0.0.1:{closed_port}")
-    assert _files(tmp_path) == []
+        fetch("game24", data_dir=tmp_path / "data", mirror=f"http://127.0.0.1:{closed_port}")
+    assert list(tmp_path.iterdir()) == [], "a failed fetch leaves neither files nor the folders it created"
 
 
 def test_fetch_unknown_group(tmp_path: Path) -> None:
@@ -174,7 +175,7 @@ def test_fetch_unknown_group(tmp_path: Path) -> None:
 
 
 def _stl_data(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
-    env = {**__import__("os").environ, "STL_DATA_DIR": str(data)}
+    env = {**os.environ, "STL_DATA_DIR": str(data)}
     return subprocess.run(
         [sys.executable, "-m", "langgraph_stl", "data", *args], capture_output=True, text=True, cwd=REPO, env=env
     )
@@ -196,8 +197,13 @@ def test_fetch_cli(mirror: tuple[str, Path], closed_port: int, tmp_path: Path) -
 
 def test_prepare_calls_the_webshop_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[object] = []
+
+    def prepare(data_dir: Path | None = None) -> Path:
+        calls.append(data_dir)
+        return tmp_path / "titles.json"
+
     fake = types.ModuleType("langgraph_stl.envs.webshop.prepare")
-    fake.prepare = lambda data_dir=None: calls.append(data_dir) or tmp_path / "titles.json"  # type: ignore[attr-defined]
+    fake.prepare = prepare  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "langgraph_stl.envs.webshop.prepare", fake)
     run = CliRunner().invoke(app, ["data", "prepare", "webshop", "--data-dir", str(tmp_path)])
     assert run.exit_code == 0, run.output

@@ -348,6 +348,14 @@ def test_evaluate_expression_is_never_eval(monkeypatch: pytest.MonkeyPatch) -> N
         evaluate_expression("(1 + 2")
     with pytest.raises(ExpressionError, match="empty"):
         evaluate_expression("   ")
+    with pytest.raises(ExpressionError, match="nested more than 100 levels"):
+        evaluate_expression("(" * 5000 + "1" + ")" * 5000)
+    with pytest.raises(ExpressionError, match="nested more than 100 levels"):
+        evaluate_expression("-" * 5000 + "1")
+    with pytest.raises(ExpressionError, match="too long"):
+        evaluate_expression("9" * 5000)
+    assert evaluate_expression("(" * 50 + "24" + ")" * 50)[0] == 24
+    assert not check_answer("4 5 6 10", "(" * 5000 + "4" + ")" * 5000)
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -233,6 +233,8 @@ def generate_puzzles() -> list[tuple[int, ...]]:
 # --------------------------------------------------------------------------------------------------- answers
 
 _TOKEN = re.compile(r"\s*(?:(\d+)|(.))")
+_MAX_DIGITS = 12
+_MAX_DEPTH = 100  # bounds recursion: hostile input like "((((...1" must be an error, not a RecursionError
 
 
 def _tokenize(expr: str) -> list[str]:
@@ -240,6 +242,8 @@ def _tokenize(expr: str) -> list[str]:
     for match in _TOKEN.finditer(expr):
         number, symbol = match.groups()
         if number is not None:
+            if len(number) > _MAX_DIGITS:
+                raise ExpressionError(f"number {number[:_MAX_DIGITS]}... is too long")
             tokens.append(number)
         elif symbol is not None and not symbol.isspace():
             if symbol not in "+-*/()":
@@ -255,7 +259,7 @@ class _Parser:
     ``unary := ('+'|'-') unary | atom``, ``atom := integer | '(' expr ')'``."""
 
     def __init__(self, tokens: list[str], source: str) -> None:
-        self.tokens, self.pos, self.source, self.numbers = tokens, 0, source, list[int]()
+        self.tokens, self.pos, self.source, self.numbers, self.depth = tokens, 0, source, list[int](), 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -292,14 +296,22 @@ class _Parser:
     def unary(self) -> Fraction:
         if self.peek() in ("+", "-"):
             sign = self.take()
-            value = self.unary()
+            value = self.nested(self.unary)
             return -value if sign == "-" else value
         return self.atom()
+
+    def nested(self, parse: Callable[[], Fraction]) -> Fraction:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise ExpressionError(f"expression nested more than {_MAX_DEPTH} levels deep")
+        value = parse()
+        self.depth -= 1
+        return value
 
     def atom(self) -> Fraction:
         token = self.take()
         if token == "(":
-            value = self.expr()
+            value = self.nested(self.expr)
             if self.take() != ")":
                 raise ExpressionError(f"missing ')' in {self.source!r}")
             return value
@@ -319,8 +331,8 @@ def evaluate_expression(expr: str) -> tuple[Fraction, list[int]]:
     return parser.parse(), parser.numbers
 
 
-def check_answer(puzzle: str | Iterable[int], output: str) -> bool:
-    """ToT's ``test_output``: is the model ``output`` a correct answer to ``puzzle``?
+def check_answer(puzzle: str | Iterable[int], expression: str) -> bool:
+    """ToT's ``test_output``: is ``expression`` (a model's output, possibly several lines) a correct answer?
 
     As in ToT: take the last line, drop ``answer:``, keep the left side of ``=``; the integers in it must be the
     puzzle's numbers as a multiset, and it must equal 24. Unlike ToT (``sympy.simplify``), only ``+ - * /``,
@@ -328,10 +340,10 @@ def check_answer(puzzle: str | Iterable[int], output: str) -> bool:
     A malformed ``puzzle`` raises :class:`PuzzleError`.
     """
     numbers = sorted(parse_puzzle(puzzle))
-    lines = output.strip().split("\n")
-    expression = re.sub(r"^\s*answer\s*:\s*", "", lines[-1].lower()).split("=")[0]
+    last_line = expression.strip().split("\n")[-1]
+    left_side = re.sub(r"^\s*answer\s*:\s*", "", last_line.lower()).split("=")[0]
     try:
-        value, used = evaluate_expression(expression)
+        value, used = evaluate_expression(left_side)
     except ExpressionError:
         return False
     return sorted(used) == numbers and value == TARGET
