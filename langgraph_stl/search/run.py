@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
-from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_stl.envs.base import Environment, InvalidTaskError
+from langgraph_stl.models.usage import TokenUsageCallback
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.graph import Algorithm, create_search_graph
 from langgraph_stl.search.policy import Policy
@@ -50,7 +51,7 @@ async def arun_search(
     the task itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
     """
     ctx = SearchContext.from_any(context)
-    usage = _usage_callback()
+    usage = TokenUsageCallback()
     # A checkpointer is always used: the finished tree is read back from it for the true rewards.
     saver = checkpointer if checkpointer is not None else InMemorySaver()
     graph = create_search_graph(env, policy, value, algorithm=algorithm).compile(checkpointer=saver)
@@ -88,26 +89,12 @@ async def arun_search(
     return result
 
 
-class _Usage(UsageMetadataCallbackHandler):
-    """Per-model token totals (interim until the model layer's TokenUsageCallback is merged)."""
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        return {
-            name: {"input_tokens": u.get("input_tokens", 0), "output_tokens": u.get("output_tokens", 0)}
-            for name, u in self.usage_metadata.items()
-        }
-
-
-def _usage_callback() -> _Usage:
-    return _Usage()
-
-
 def run_search(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Synchronous :func:`arun_search` (not from inside a running event loop)."""
     return asyncio.run(arun_search(*args, **kwargs))
 
 
-def _failed(task_id: str, algorithm: str, error: str | None, usage: Any, start: float) -> dict[str, Any]:
+def _failed(task_id: str, algorithm: str, error: str | None, usage: TokenUsageCallback, start: float) -> dict[str, Any]:
     return {
         "task_id": task_id,
         "algorithm": algorithm,
