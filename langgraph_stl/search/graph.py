@@ -178,7 +178,9 @@ def create_search_graph(
         force = ctx.force_terminal if ctx.force_terminal is not None else default_force_terminal(env.name)
         eval_task = EvaluateTask(parent=node, children=[], path=task["path"], root_observation=task["root_observation"])
         try:
-            expansion = await expand_state(env, pol, inp, force_terminal=force, config=config)
+            expansion = await expand_state(
+                env, pol, inp, force_terminal=force, retries=ctx.expand_retries, config=config
+            )
         except (ModelCallError, ValueError) as exc:
             return Command(update={"error": f"expand {node['id']}: {exc}"}, goto=Send("evaluate", eval_task))
         children = [
