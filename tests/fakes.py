@@ -209,3 +209,67 @@ def path_value_responder(values: dict[str, float], default: float = 1.0, *, stl:
         return fmt(values.get(key, default))
 
     return respond
+
+
+class FakeShopEnv(Environment):
+    """A miniature WebShop with LATS-style observations: search page → 7 results (5 products, Back, Next) → item
+    page with color options → Buy Now. ``true_reward`` is 1 for product ``B002`` bought in blue."""
+
+    name = "webshop"
+    PRODUCTS = ("B001", "B002", "B003", "B004", "B005")
+
+    def __init__(self, *, forbid_true_reward: bool = False) -> None:
+        self.forbid_true_reward = forbid_true_reward
+
+    def reset(self, task_id: str) -> State:
+        return {"page": "search", "asin": None, "color": None, "instruction": "i want blue shoes under 20 dollars"}
+
+    def legal_actions(self, state: State) -> list[str] | None:
+        page = state["page"]
+        if page == "search":
+            return None
+        if page == "results":
+            return ["click[Back to Search]", "click[Next >]", *(f"click[{p}]" for p in self.PRODUCTS)]
+        if page == "item":
+            return ["click[Back to Search]", "click[< Prev]", "click[red]", "click[blue]", "click[Buy Now]"]
+        return []
+
+    def step(self, state: State, action: str) -> StepResult:
+        if state["page"] == "search" and action.startswith("search[") and action.endswith("]") and len(action) > 8:
+            return StepResult({**state, "page": "results"})
+        if action not in (self.legal_actions(state) or []):
+            return StepResult(state, valid=False, message=f"Invalid action {action!r}")
+        target = action[len("click[") : -1]
+        if target in self.PRODUCTS:
+            return StepResult({**state, "page": "item", "asin": target})
+        if target in ("red", "blue"):
+            return StepResult({**state, "color": target})
+        if target == "Buy Now":
+            return StepResult({**state, "page": "done"})
+        if target == "Back to Search":
+            return StepResult({**state, "page": "search", "asin": None, "color": None})
+        return StepResult(state)  # Next >, < Prev: same page for this toy shop
+
+    def observation(self, state: State) -> str:
+        page = state["page"]
+        if page == "search":
+            return f"WebShop \nInstruction:  \n{state['instruction']} \n[Search] "
+        if page == "results":
+            items = "".join(f"\n[{p}] \nShoe {p} \n$1{i}.00 " for i, p in enumerate(self.PRODUCTS))
+            return f"\n[Back to Search] \nPage 1 (Total results: 50) \n[Next >] {items}"
+        if page == "item":
+            picked = state["color"] or ""
+            colors = "".join(f"[[{c}]]" if c == picked else f"[{c}]" for c in ("red", "blue"))
+            return f"\n[Back to Search] \n[< Prev] \ncolor {colors}\nShoe {state['asin']} \n[Buy Now] "
+        return "Thank you for shopping with us!"
+
+    def instruction(self, state: State) -> str:
+        return str(state["instruction"])
+
+    def is_terminal(self, state: State) -> bool:
+        return bool(state["page"] == "done")
+
+    def true_reward(self, state: State) -> float:
+        if self.forbid_true_reward:
+            raise AssertionError("true_reward must not be called during search")
+        return 1.0 if state["page"] == "done" and state["asin"] == "B002" and state["color"] == "blue" else 0.0
