@@ -8,17 +8,19 @@ and resumed runs see the same answers.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult
 
@@ -273,3 +275,53 @@ class FakeShopEnv(Environment):
         if self.forbid_true_reward:
             raise AssertionError("true_reward must not be called during search")
         return 1.0 if state["page"] == "done" and state["asin"] == "B002" and state["color"] == "blue" else 0.0
+
+
+def solvable_24(numbers: list[Fraction]) -> bool:
+    if len(numbers) == 1:
+        return numbers[0] == 24
+    for i, j in itertools.permutations(range(len(numbers)), 2):
+        rest = [n for k, n in enumerate(numbers) if k not in (i, j)]
+        a, b = numbers[i], numbers[j]
+        options = [a + b, a - b, a * b] + ([a / b] if b else [])
+        if any(solvable_24([*rest, c]) for c in options):
+            return True
+    return False
+
+
+def game24_oracle(prompt: str, k: int) -> str:
+    """A value model that knows the game: 10 when the numbers left can still make 24, else 1."""
+    tail = prompt.split("Current Action:")[-1]
+    if "Terminal State" in tail:
+        last = tail.split("\n")[0].split("(left:")[0].strip()
+        return f"1. Final number: [{'SUCCESS' if last.endswith('= 24') else 'FAILURE'}]"
+    left = [line for line in tail.split("\n") if line.startswith("Left:")][-1]
+    numbers = [Fraction(t) for t in left.removeprefix("Left:").split()]
+    return score(10 if solvable_24(numbers) else 1)
+
+
+class ToolCallingFake(BaseChatModel):
+    """A tool-calling chat model whose next message is ``script(messages)`` (an ``AIMessage`` with tool calls or
+    a final answer); ``bind_tools`` records the tool names and returns the model itself."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: Any
+    tool_names: list[str] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "tool-calling-fake"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        self.tool_names = [getattr(t, "name", getattr(t, "__name__", "")) for t in tools]
+        return self
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.script(messages))])

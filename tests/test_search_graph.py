@@ -4,10 +4,8 @@ checkpointers and resume."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import sqlite3
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from langgraph_stl.search import (
     create_search_graph,
 )
 from langgraph_stl.search.steps import select_best
-from tests.fakes import ScriptedChatModel, TreeEnv, fixed, path_value_responder, score
+from tests.fakes import ScriptedChatModel, TreeEnv, fixed, game24_oracle, path_value_responder, score
 
 VALUES = {"/a": 8, "/b": 4, "/c": 2, "/a/a": 3, "/a/b": 9, "/a/c": 1, "/a/b/stop!": 10, "/a/b/a": 5}
 
@@ -248,33 +246,10 @@ async def test_run_search_resumes_a_thread_from_its_checkpoint(tmp_path: Path) -
     assert value.model.calls < full["value_calls"]  # type: ignore[attr-defined]
 
 
-def _solvable(numbers: list[Fraction]) -> bool:
-    if len(numbers) == 1:
-        return numbers[0] == 24
-    for i, j in itertools.permutations(range(len(numbers)), 2):
-        rest = [n for k, n in enumerate(numbers) if k not in (i, j)]
-        a, b = numbers[i], numbers[j]
-        options = [a + b, a - b, a * b] + ([a / b] if b else [])
-        if any(_solvable([*rest, c]) for c in options):
-            return True
-    return False
-
-
-def _oracle_game24(prompt: str, k: int) -> str:
-    """A value model that knows the game: 10 when the numbers left can still make 24, else 1."""
-    tail = prompt.split("Current Action:")[-1]
-    if "Terminal State" in tail:
-        last = tail.split("\n")[0].split("(left:")[0].strip()
-        return f"1. Final number: [{'SUCCESS' if last.endswith('= 24') else 'FAILURE'}]"
-    left = [line for line in tail.split("\n") if line.startswith("Left:")][-1]
-    numbers = [Fraction(t) for t in left.removeprefix("Left:").split()]
-    return score(10 if _solvable(numbers) else 1)
-
-
 @pytest.mark.parametrize("algorithm", ["bfs", "greedy"])
 async def test_game24_search_with_an_oracle_value_solves_the_puzzle(algorithm: str) -> None:
     env = Game24Env()
-    value = ValueModel(ScriptedChatModel(responder=_oracle_game24))
+    value = ValueModel(ScriptedChatModel(responder=game24_oracle))
     ctx = SearchContext(width=40, breadth=2, depth=3, n_rollouts=1, n_value_samples=1)
     result = await arun_search(env, EnumeratePolicy(), value, "900", algorithm=algorithm, context=ctx)  # type: ignore[arg-type]
     assert result["error"] is None
