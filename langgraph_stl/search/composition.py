@@ -68,11 +68,11 @@ def as_value_tool(
         valid = [(a, r) for a, r in zip(actions, results, strict=True) if r.valid]
         children = [(a, await env.aobservation(r.state), env.is_terminal(r.state)) for a, r in valid]
         estimates = await evaluate_children(env.name, value, root_observation, path, children, n_samples=n_samples)
-        scored = [
+        ranked = sorted(zip(children, estimates, strict=True), key=lambda pair: -pair[1].value)
+        scored: list[dict[str, Any]] = [
             {"action": a, "value": round(e.value, 4), "terminal": t, "rationale": e.rationale}
-            for (a, _, t), e in zip(children, estimates, strict=True)
+            for (a, _, t), e in ranked
         ]
-        scored.sort(key=lambda s: -float(s["value"]))
         invalid = [{"action": a, "invalid": r.message} for a, r in zip(actions, results, strict=True) if not r.valid]
         return json.dumps(scored + invalid)
 
