@@ -325,3 +325,8 @@ class ToolCallingFake(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self.script(messages))])
+
+
+def game24_oracle_model() -> ScriptedChatModel:
+    """Zero-argument factory for ``py:tests.fakes:game24_oracle_model`` specs (Studio and CLI tests)."""
+    return ScriptedChatModel(responder=game24_oracle, name_="oracle")

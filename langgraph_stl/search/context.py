@@ -14,6 +14,7 @@ from typing import Any
 class SearchContext:
     """Knobs of one search run.
 
+    ``algorithm``: ``greedy``/``bfs``/``mcts``, used when the graph was built with ``algorithm=None`` (Studio).
     ``width``: proposals per expansion (WebShop: distinct clickables selected). ``root_width``: proposals at the
     root (WebShop: sampled ``search[...]`` queries; None = ``2 * width``). ``breadth``: BFS beam size. ``depth``:
     max actions per trajectory. ``n_rollouts``: independent greedy rollouts (pass@n). ``budget``: MCTS expansions.
@@ -23,6 +24,7 @@ class SearchContext:
     (Studio). ``max_retries``/``retry_delay``: model-call retries with exponential backoff.
     """
 
+    algorithm: str = "greedy"
     width: int = 5
     root_width: int | None = None
     breadth: int = 5
@@ -49,6 +51,8 @@ class SearchContext:
             raise ValueError(f"SearchContext.expand_retries must be >= 0, got {self.expand_retries}")
         if self.root_width is not None and self.root_width < 1:
             raise ValueError(f"SearchContext.root_width must be >= 1, got {self.root_width}")
+        if self.algorithm not in ("greedy", "bfs", "mcts"):
+            raise ValueError(f"SearchContext.algorithm must be greedy, bfs or mcts, got {self.algorithm!r}")
         if self.value_mode not in ("generate", "logits"):
             raise ValueError(f"SearchContext.value_mode must be 'generate' or 'logits', got {self.value_mode!r}")
 
