@@ -131,6 +131,11 @@ async def _navigate(page: Any, action: Awaitable[Any], timeout_ms: float) -> Non
         await action
 
 
+_CLICK = {"force": True}
+"""A real mouse click at the element's centre, without Playwright's actionability polling (stable over two animation
+frames...), which costs ~25 ms a click on a busy machine; the page has finished loading when we click."""
+
+
 def _css_string(text: str) -> str:
     """``text`` as a quoted CSS string."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ") + '"'
@@ -153,7 +158,7 @@ async def perform(
         episode.check_search(state, parsed.arg, search_anywhere=search_anywhere)
         if state["has_search_bar"]:
             await page.fill("#search_input", parsed.arg)
-            await _navigate(page, page.locator('.btn:text-is("Search")').first.click(), timeout_ms)
+            await _navigate(page, page.locator('.btn:text-is("Search")').first.click(**_CLICK), timeout_ms)
         else:  # search_anywhere from a page without a search bar: what the text env's server does
             keywords = parsed.arg.lower().split(" ")
             await page.goto(origin_of(page.url) + urls.search_results_path(state["session"], keywords, 1))
@@ -164,7 +169,7 @@ async def perform(
         label = page.locator(f'input[type="radio"][value={_css_string(click.target)}] + label').first
         try:
             if await label.count():
-                await _navigate(page, label.click(), SCRIPT_FALLBACK_MS)
+                await _navigate(page, label.click(**_CLICK), SCRIPT_FALLBACK_MS)
             else:
                 await _navigate(page, radio.dispatch_event("click"), SCRIPT_FALLBACK_MS)
         except PlaywrightTimeout:  # the page's option script did not navigate: follow its data-url as it would
@@ -175,7 +180,7 @@ async def perform(
     else:
         selector = ".product-link" if click.kind == "product" else ".btn"
         element = page.locator(f"{selector}:text-is({_css_string(click.target)})").first
-        await _navigate(page, element.click(), timeout_ms)
+        await _navigate(page, element.click(**_CLICK), timeout_ms)
     option = click.target if click.kind == "option" else None
     return await read_state(page, query=state["query"], history=history, option=option, mode=mode)
 
@@ -183,8 +188,12 @@ async def perform(
 async def read_state(
     page: Any, *, query: str | None, history: list[str], option: str | None, mode: ObservationMode
 ) -> State:
-    """The state of what ``page`` shows now, from its rendered DOM."""
-    html = await page.content()
+    """The state of what ``page`` shows now, from its rendered DOM.
+
+    ``outerHTML`` rather than ``page.content()``: the same elements and text (only the doctype is missing, which no
+    observation uses) in a tenth of the time.
+    """
+    html = await page.evaluate("document.documentElement.outerHTML")
     return episode.make_state(page.url, html, mode=mode, query=query, history=history, clicked_option=option)
 
 
@@ -201,7 +210,8 @@ class WebShopBrowserEnv(WebShopEnvBase):
     """WebShop driven through Chromium. Same constructor options, states and observations as the HTTP env.
 
     ``max_pages`` bounds the browser contexts (parallel branches stepped at once). ``headless=False`` shows the
-    browser. ``executable_path`` defaults to the system Chromium, else Playwright's own download.
+    browser. ``executable_path`` defaults to the system Chromium, else Playwright's own download. ``browser``
+    shares a :class:`BrowserRunner` between environments/toolkits (then :meth:`close` leaves it open).
     """
 
     def __init__(
@@ -219,6 +229,7 @@ class WebShopBrowserEnv(WebShopEnvBase):
         headless: bool = True,
         executable_path: str | None = None,
         timeout_ms: float = 30_000,
+        browser: BrowserRunner | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -234,7 +245,10 @@ class WebShopBrowserEnv(WebShopEnvBase):
             raise ValueError("max_pages must be at least 1")
         self.max_pages = max_pages
         self.timeout_ms = timeout_ms
-        self.runner = BrowserRunner(headless=headless, executable_path=executable_path)
+        self._own_runner = browser is None
+        self.runner = (
+            browser if browser is not None else BrowserRunner(headless=headless, executable_path=executable_path)
+        )
         self._pool: _Pool | None = None
 
     # -- page pool (runs on the browser loop) ------------------------------------------------------------------
@@ -322,9 +336,21 @@ class WebShopBrowserEnv(WebShopEnvBase):
     def step(self, state: State, action: str) -> StepResult:
         return self.runner.run(self._step(state, action))
 
+    async def _close_pages(self) -> None:
+        if self._pool is not None:
+            for page, _url in self._pool.idle:
+                await page.context.close()
+            self._pool = None
+
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        self.runner.close()
-        super().close()
+        """Close this environment's pages, the browser if it started it, and its embedded server. Idempotent."""
+        try:
+            if self._own_runner:
+                self.runner.close()
+            elif self._pool is not None:
+                self.runner.run(self._close_pages())
+        finally:
+            super().close()
