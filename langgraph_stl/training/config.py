@@ -1,0 +1,86 @@
+"""Training configuration. The field help texts are the single source for the ``stl train`` option help.
+
+Defaults follow the STL paper's value-model training (r=16, alpha=16, dropout 0, all linear projections, lr 2e-4,
+warm-up 10 steps, weight decay 0.01, per-device batch 8) except where the reference made a choice that only
+suits an 8B model on a GPU; those differences are noted per field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+LossMode = Literal["completion", "full"]
+Device = Literal["auto", "cpu", "cuda"]
+Quantize = Literal["auto", "4bit", "none"]
+
+
+def _opt(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """Everything one ``stl train`` run needs; saved next to the adapter as ``train_config.json``."""
+
+    data: list[str] = _opt(
+        (), "Training data: project JSONL files and/or reference ShareGPT files (JSON arrays of human/gpt pairs)."
+    )
+    out: str = _opt("", "Output folder: the LoRA adapter (or depth_<k>/ adapters with --per-depth) and checkpoints.")
+    base: str = _opt("smollm2", "Base model: 'smollm2' (the embedded model), 'hf:<folder>' or a model folder.")
+    epochs: float = _opt(3.0, "Epochs over the data (the reference used 20 on ~8 steps per epoch).")
+    max_steps: int = _opt(-1, "Stop after this many optimizer steps (overrides epochs when > 0).")
+    learning_rate: float = _opt(2e-4, "Peak learning rate (linear decay after warm-up).")
+    warmup_steps: int = _opt(10, "Linear warm-up steps.")
+    weight_decay: float = _opt(0.01, "AdamW weight decay.")
+    batch_size: int = _opt(8, "Per-device batch size.")
+    grad_accum: int = _opt(1, "Gradient accumulation steps (the reference used 4, i.e. an effective batch of 32).")
+    lora_r: int = _opt(16, "LoRA rank.")
+    lora_alpha: int = _opt(16, "LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = _opt(0.0, "LoRA dropout.")
+    target_modules: str = _opt(
+        "all-linear", "Modules to adapt: 'all-linear' (q/k/v/o/gate/up/down for Llama) or a comma-separated list."
+    )
+    loss: LossMode = _opt(
+        "completion", "'completion': loss on the target only (default); 'full': loss on prompt + target (reference)."
+    )
+    max_length: int = _opt(4096, "Truncate tokenized examples to this many tokens (reference: 8192).")
+    per_depth: bool = _opt(False, "Train one adapter per depth (the reference's layout) instead of one for all depths.")
+    depths: list[int] = _opt((), "Only use examples of these depths (default: all).")
+    merge: bool = _opt(False, "Also save the base with the adapter merged in (<out>/merged).")
+    seed: int = _opt(3407, "Random seed (the reference's).")
+    save_steps: int = _opt(25, "Checkpoint every N steps; an interrupted run resumes from the last checkpoint.")
+    eval_fraction: float = _opt(0.0, "Hold out this share of the examples and report their loss at the end.")
+    device: Device = _opt("auto", "'auto' (CUDA when available), 'cpu' or 'cuda'.")
+    quantize: Quantize = _opt("auto", "'auto': 4-bit QLoRA on CUDA when bitsandbytes is installed; '4bit'; 'none'.")
+    strict: bool = _opt(False, "Fail on malformed dataset lines instead of skipping them.")
+    logging_steps: int = _opt(1, "Log the loss every N steps.")
+
+    def __post_init__(self) -> None:
+        self.data = list(self.data)
+        self.depths = list(self.depths)
+        problems = []
+        if self.loss not in ("completion", "full"):
+            problems.append(f"loss must be 'completion' or 'full', got {self.loss!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            problems.append(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.quantize not in ("auto", "4bit", "none"):
+            problems.append(f"quantize must be auto, 4bit or none, got {self.quantize!r}")
+        for name in ("batch_size", "grad_accum", "lora_r", "max_length", "save_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            problems.append("eval_fraction must be in [0, 1)")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def help_for(name: str) -> str:
+    """The help text of a :class:`TrainConfig` field (used by the CLI)."""
+    for f in fields(TrainConfig):
+        if f.name == name:
+            return str(f.metadata["help"])
+    raise KeyError(name)
