@@ -186,7 +186,7 @@ def export_command(
     strict: Annotated[bool, typer.Option(help=help_for("strict"))] = False,
 ) -> None:
     """Write examples as a reference-format file or as TRL rows."""
-    from langgraph_stl.training.dataset import DatasetError, iter_trl_rows, load_many, write_sharegpt
+    from langgraph_stl.training.dataset import DatasetError, RowFormat, iter_trl_rows, load_many, write_sharegpt
 
     if to not in ("sharegpt", "trl", "messages"):
         raise _fail(f"--to must be sharegpt, trl or messages, got {to!r}")
@@ -199,7 +199,7 @@ def export_command(
         write_sharegpt(examples, out)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fmt = "prompt_completion" if to == "trl" else "messages"
+        fmt: RowFormat = "prompt_completion" if to == "trl" else "messages"
         with out.open("w", encoding="utf-8") as fh:
             for row in iter_trl_rows(examples, fmt):
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")

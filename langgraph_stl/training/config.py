@@ -15,50 +15,79 @@ Device = Literal["auto", "cpu", "cuda"]
 Quantize = Literal["auto", "4bit", "none"]
 
 
-def _opt(default: Any, help_text: str) -> Any:
-    return field(default=default, metadata={"help": help_text})
-
-
 @dataclass(slots=True)
 class TrainConfig:
     """Everything one ``stl train`` run needs; saved next to the adapter as ``train_config.json``."""
 
-    data: list[str] = _opt(
-        (), "Training data: project JSONL files and/or reference ShareGPT files (JSON arrays of human/gpt pairs)."
+    data: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Training data: project JSONL and/or reference ShareGPT files (JSON arrays of human/gpt pairs)."
+        },
     )
-    out: str = _opt("", "Output folder: the LoRA adapter (or depth_<k>/ adapters with --per-depth) and checkpoints.")
-    base: str = _opt("smollm2", "Base model: 'smollm2' (the embedded model), 'hf:<folder>' or a model folder.")
-    epochs: float = _opt(3.0, "Epochs over the data (the reference used 20 on ~8 steps per epoch).")
-    max_steps: int = _opt(-1, "Stop after this many optimizer steps (overrides epochs when > 0).")
-    learning_rate: float = _opt(2e-4, "Peak learning rate (linear decay after warm-up).")
-    warmup_steps: int = _opt(10, "Linear warm-up steps.")
-    weight_decay: float = _opt(0.01, "AdamW weight decay.")
-    batch_size: int = _opt(8, "Per-device batch size.")
-    grad_accum: int = _opt(1, "Gradient accumulation steps (the reference used 4, i.e. an effective batch of 32).")
-    lora_r: int = _opt(16, "LoRA rank.")
-    lora_alpha: int = _opt(16, "LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = _opt(0.0, "LoRA dropout.")
-    target_modules: str = _opt(
-        "all-linear", "Modules to adapt: 'all-linear' (q/k/v/o/gate/up/down for Llama) or a comma-separated list."
+    out: str = field(
+        default="",
+        metadata={"help": "Output folder: the LoRA adapter (or depth_<k>/ adapters with --per-depth) and checkpoints."},
     )
-    loss: LossMode = _opt(
-        "completion", "'completion': loss on the target only (default); 'full': loss on prompt + target (reference)."
+    base: str = field(
+        default="smollm2",
+        metadata={"help": "Base model: 'smollm2' (the embedded model), 'hf:<folder>' or a model folder."},
     )
-    max_length: int = _opt(4096, "Truncate tokenized examples to this many tokens (reference: 8192).")
-    per_depth: bool = _opt(False, "Train one adapter per depth (the reference's layout) instead of one for all depths.")
-    depths: list[int] = _opt((), "Only use examples of these depths (default: all).")
-    merge: bool = _opt(False, "Also save the base with the adapter merged in (<out>/merged).")
-    seed: int = _opt(3407, "Random seed (the reference's).")
-    save_steps: int = _opt(25, "Checkpoint every N steps; an interrupted run resumes from the last checkpoint.")
-    eval_fraction: float = _opt(0.0, "Hold out this share of the examples and report their loss at the end.")
-    device: Device = _opt("auto", "'auto' (CUDA when available), 'cpu' or 'cuda'.")
-    quantize: Quantize = _opt("auto", "'auto': 4-bit QLoRA on CUDA when bitsandbytes is installed; '4bit'; 'none'.")
-    strict: bool = _opt(False, "Fail on malformed dataset lines instead of skipping them.")
-    logging_steps: int = _opt(1, "Log the loss every N steps.")
+    epochs: float = field(
+        default=3.0, metadata={"help": "Epochs over the data (the reference used 20 on ~8 steps per epoch)."}
+    )
+    max_steps: int = field(
+        default=-1, metadata={"help": "Stop after this many optimizer steps (overrides epochs when > 0)."}
+    )
+    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (linear decay after warm-up)."})
+    warmup_steps: int = field(default=10, metadata={"help": "Linear warm-up steps."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    batch_size: int = field(default=8, metadata={"help": "Per-device batch size."})
+    grad_accum: int = field(
+        default=1,
+        metadata={"help": "Gradient accumulation steps (the reference used 4, i.e. an effective batch of 32)."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    target_modules: str = field(
+        default="all-linear",
+        metadata={"help": "Modules to adapt: 'all-linear' (q/k/v/o/gate/up/down for Llama) or a comma-separated list."},
+    )
+    loss: LossMode = field(
+        default="completion",
+        metadata={
+            "help": "'completion': loss on the target only (default); 'full': loss on prompt + target (reference)."
+        },
+    )
+    max_length: int = field(
+        default=4096, metadata={"help": "Truncate tokenized examples to this many tokens (reference: 8192)."}
+    )
+    per_depth: bool = field(
+        default=False,
+        metadata={"help": "Train one adapter per depth (the reference's layout) instead of one for all depths."},
+    )
+    depths: list[int] = field(
+        default_factory=list, metadata={"help": "Only use examples of these depths (default: all)."}
+    )
+    merge: bool = field(
+        default=False, metadata={"help": "Also save the base with the adapter merged in (<out>/merged)."}
+    )
+    seed: int = field(default=3407, metadata={"help": "Random seed (the reference's)."})
+    save_steps: int = field(
+        default=25, metadata={"help": "Checkpoint every N steps; an interrupted run resumes from the last checkpoint."}
+    )
+    eval_fraction: float = field(
+        default=0.0, metadata={"help": "Hold out this share of the examples and report their loss at the end."}
+    )
+    device: Device = field(default="auto", metadata={"help": "'auto' (CUDA when available), 'cpu' or 'cuda'."})
+    quantize: Quantize = field(
+        default="auto", metadata={"help": "'auto': 4-bit QLoRA on CUDA when bitsandbytes is installed; '4bit'; 'none'."}
+    )
+    strict: bool = field(default=False, metadata={"help": "Fail on malformed dataset lines instead of skipping them."})
+    logging_steps: int = field(default=1, metadata={"help": "Log the loss every N steps."})
 
     def __post_init__(self) -> None:
-        self.data = list(self.data)
-        self.depths = list(self.depths)
         problems = []
         if self.loss not in ("completion", "full"):
             problems.append(f"loss must be 'completion' or 'full', got {self.loss!r}")

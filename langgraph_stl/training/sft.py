@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_stl.training.config import TrainConfig
-from langgraph_stl.training.dataset import DatasetError, Example, file_digest, load_many, to_trl_row
+from langgraph_stl.training.dataset import DatasetError, Example, RowFormat, file_digest, load_many, to_trl_row
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,9 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, float]], None] | N
         groups: dict[int | None, list[Example]] = {}
         for e in examples:
             groups.setdefault(e.depth, []).append(e)
-        jobs = [(d, groups[d], out / f"depth_{d}") for d in sorted(g for g in groups if g is not None)]
+        jobs: list[tuple[int | None, list[Example], Path]] = [
+            (d, groups[d], out / f"depth_{d}") for d in sorted(g for g in groups if g is not None)
+        ]
     else:
         jobs = [(None, examples, out)]
     summaries = [_train_one(config, base, exs, folder, depth, digest, on_log) for depth, exs, folder in jobs]
@@ -131,7 +133,7 @@ def _quantization(config: TrainConfig, device: str) -> Any:
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_compute_dtype=torch.bfloat16,
@@ -168,11 +170,11 @@ def _train_one(
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     device = _pick_device(config)
     train_ex, eval_ex = _split(examples, config.eval_fraction, config.seed)
-    fmt = "prompt_completion" if config.loss == "completion" else "messages"
+    fmt: RowFormat = "prompt_completion" if config.loss == "completion" else "messages"
     train_ds = Dataset.from_list([to_trl_row(e, fmt) for e in train_ex])
     eval_ds = Dataset.from_list([to_trl_row(e, fmt) for e in eval_ex]) if eval_ex else None
 
@@ -247,16 +249,16 @@ def _train_one(
     trainer.data_collator = counting_collator
 
     class _Recorder(TrainerCallback):  # type: ignore[misc]
-        def on_log(
-            self, _args: Any, _state: Any, _control: Any, logs: dict[str, float] | None = None, **_: Any
-        ) -> None:
+        def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            logs: dict[str, float] | None = kwargs.get("logs")
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
             if logs and on_log is not None:
                 on_log(logs)
 
     trainer.add_callback(_Recorder())
-    checkpoint = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    ckpt_dir = out / "checkpoints"
+    checkpoint: str | None = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None  # type: ignore[no-untyped-call]
     start_step = _checkpoint_step(checkpoint) if checkpoint else 0
     if checkpoint:
         log.info("resuming from %s (step %d)", checkpoint, start_step)
