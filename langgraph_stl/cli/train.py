@@ -14,7 +14,7 @@ from langgraph_stl.training.config import TrainConfig, help_for
 from langgraph_stl.training.sft import TrainSummary
 
 dataset_app = typer.Typer(help="Inspect and convert STL training data (project JSONL and reference files).")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> typer.Exit:
