@@ -35,7 +35,7 @@ def resolve_base(spec: str) -> Path:
     Accepted: ``smollm2`` (the embedded model, converted once to a plain folder in the cache), ``hf:<folder>`` or a
     folder holding ``config.json``. A LoRA adapter folder is refused: STL retrains each value model from the base.
     """
-    if spec == "smollm2":
+    if spec in ("smollm2", "hf:smollm2"):
         from langgraph_stl.models import embedded_hf_folder
 
         return Path(embedded_hf_folder()).resolve()
