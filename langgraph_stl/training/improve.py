@@ -240,6 +240,148 @@ def value_spec_of(entry: dict[str, Any]) -> str:
     return "stl:" + str(entry.get("spec_fast") or entry["spec_hf"])
 
 
+class StlRun:
+    """One run folder's steps. Each step is idempotent: it returns at once when the manifest marks it done.
+
+    The CLI loop (:func:`run_improve`) and the Studio graph (``graphs/improve.py``) both drive these methods.
+    """
+
+    def __init__(self, config: ImproveConfig, *, hook: ProgressHook | None = None) -> None:
+        from langgraph_stl.training.sft import resolve_base
+
+        self.config = config
+        self.hook = hook
+        self.run_dir = Path(config.out).expanduser().resolve()
+        self.base_path = resolve_base(config.base)  # fail on a bad base before any collection
+        self.manifest = Manifest(self.run_dir, config)
+        self.manifest.register(0, spec=config.value, base=None, adapter=None)
+        self._env: Environment | None = None
+
+    @property
+    def env(self) -> Environment:
+        if self._env is None:
+            self._env = make_env(self.config.env)
+        return self._env
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+
+    def iter_dir(self, k: int) -> Path:
+        return self.run_dir / f"iter_{k}"
+
+    async def baseline(self) -> None:
+        """Evaluate V_0 (skipped without eval tasks or with ``baseline=False``)."""
+        step = "iter0.eval"
+        if not self.config.baseline or not self.config.eval_tasks or self.manifest.done(step):
+            return
+        metrics = await _evaluate(
+            self.env, self.config, self.config.value, self.run_dir / "eval_0.jsonl", self.hook, step
+        )
+        self.manifest.register(0, metrics=metrics)
+        self.manifest.mark(step, metrics=metrics)
+
+    async def collect(self, k: int) -> None:
+        """Lookahead data for V_k, labelled by V_{k-1}."""
+        from langgraph_stl.search import make_policy, make_value
+
+        step = f"iter{k}.collect"
+        if self.manifest.done(step):
+            return
+        cfg = self.config
+        prev_spec = value_spec_of(self.manifest.model(k - 1))
+        collect_config = CollectConfig(
+            beam=cfg.beam,
+            explore=cfg.explore,
+            search=cfg.search_context(),
+            iteration=k - 1,
+            policy_name=cfg.policy,
+            value_name=prev_spec,
+        )
+        data = self.iter_dir(k) / "data.jsonl"
+        stats = await acollect(
+            self.env,
+            make_policy(cfg.policy, temperature=cfg.temperature),
+            make_value(prev_spec, temperature=cfg.temperature),
+            cfg.train_tasks,
+            data,
+            collect_config,
+            on_event=_bind(self.hook, step),
+        )
+        self.manifest.mark(step, stats=stats_dict(stats), data=str(data))
+
+    def train_config(self, k: int) -> TrainConfig:
+        data = self.iter_dir(k) / "data.jsonl"
+        out = self.iter_dir(k) / "model"
+        return TrainConfig(**{**self.config.train, "data": [str(data)], "out": str(out), "base": str(self.base_path)})
+
+    def train(self, k: int, *, subprocess: bool = False) -> None:
+        """Train V_k from the base (in a child process with ``subprocess``: keeps torch out of a server process)."""
+        step = f"iter{k}.train"
+        if self.manifest.done(step):
+            return
+        tc = self.train_config(k)
+        if subprocess:
+            summary = _train_in_subprocess(tc)
+        else:
+            from langgraph_stl.training.sft import train
+
+            summary = asdict(train(tc)[0])
+        data = Path(tc.data[0])
+        self.manifest.register(
+            k,
+            base=str(self.base_path),
+            adapter=tc.out,
+            spec_hf=f"hf:{tc.out}",
+            data=str(data),
+            data_sha256=file_digest([data]),
+            train=summary,
+        )
+        self.manifest.mark(step, summary=summary)
+
+    def export(self, k: int) -> None:
+        """Convert V_k to a GGUF LoRA so that llama.cpp serves it (embedded base only)."""
+        step = f"iter{k}.export"
+        if self.manifest.done(step):
+            return
+        if not (self.config.gguf and self.config.base in EMBEDDED_BASES):
+            self.manifest.mark(step, skipped="GGUF export needs the embedded base (smollm2) and gguf=True")
+            return
+        from langgraph_stl.training.gguf_lora import convert_adapter
+
+        gguf = self.iter_dir(k) / "model.gguf"
+        convert_adapter(self.iter_dir(k) / "model", gguf)
+        self.manifest.register(k, gguf=str(gguf), spec_fast=f"smollm2+lora={gguf}")
+        self.manifest.mark(step, gguf=str(gguf))
+
+    async def evaluate(self, k: int) -> None:
+        """Search the eval tasks with V_k (STL prompt format)."""
+        step = f"iter{k}.eval"
+        if not self.config.eval_tasks or self.manifest.done(step):
+            return
+        spec = value_spec_of(self.manifest.model(k))
+        metrics = await _evaluate(self.env, self.config, spec, self.iter_dir(k) / "eval.jsonl", self.hook, step)
+        self.manifest.register(k, metrics=metrics)
+        self.manifest.mark(step, metrics=metrics)
+
+
+def _train_in_subprocess(tc: TrainConfig) -> dict[str, Any]:
+    """Run ``stl train`` for ``tc`` in a child process and read back its summary."""
+    import subprocess
+    import sys
+
+    cfg_path = Path(tc.out) / "requested_config.json"
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(json.dumps(tc.to_dict()))
+    cmd = [sys.executable, "-m", "langgraph_stl.training.sft", str(cfg_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads((Path(tc.out) / "train_summary.json").read_text())
+    return summary
+
+
 def run_improve(
     config: ImproveConfig,
     *,
@@ -256,89 +398,20 @@ async def arun_improve(
     hook: ProgressHook | None = None,
     on_iteration: Callable[[Manifest], None] | None = None,
 ) -> Manifest:
-    from langgraph_stl.search import make_policy, make_value
-    from langgraph_stl.training.sft import resolve_base
-
-    run_dir = Path(config.out).expanduser().resolve()
-    base_path = resolve_base(config.base)  # fail on a bad base before any collection
-    env = make_env(config.env)
-    manifest = Manifest(run_dir, config)
-    manifest.register(0, spec=config.value, base=None, adapter=None)
-    ctx = config.search_context()
+    """Async :func:`run_improve`: baseline, then collect → train → export → evaluate per iteration."""
+    run = StlRun(config, hook=hook)
     try:
-        if config.baseline and config.eval_tasks and not manifest.done("iter0.eval"):
-            metrics = await _evaluate(env, config, config.value, run_dir / "eval_0.jsonl", hook, "iter0.eval")
-            manifest.register(0, metrics=metrics)
-            manifest.mark("iter0.eval", metrics=metrics)
+        await run.baseline()
         for k in range(1, config.iterations + 1):
-            it_dir = run_dir / f"iter_{k}"
-            previous = manifest.model(k - 1)
-            data = it_dir / "data.jsonl"
-            step = f"iter{k}.collect"
-            if not manifest.done(step):
-                prev_spec = value_spec_of(previous)
-                cc = CollectConfig(
-                    beam=config.beam,
-                    explore=config.explore,
-                    search=ctx,
-                    iteration=k - 1,
-                    policy_name=config.policy,
-                    value_name=prev_spec,
-                )
-                policy = make_policy(config.policy, temperature=config.temperature)
-                value = make_value(prev_spec, temperature=config.temperature)
-                stats = await acollect(
-                    env,
-                    policy,
-                    value,
-                    config.train_tasks,
-                    data,
-                    cc,
-                    on_event=_bind(hook, step),
-                )
-                manifest.mark(step, stats=stats_dict(stats), data=str(data))
-            step = f"iter{k}.train"
-            if not manifest.done(step):
-                from langgraph_stl.training.sft import train
-
-                tc = TrainConfig(
-                    **{**config.train, "data": [str(data)], "out": str(it_dir / "model"), "base": str(base_path)}
-                )
-                summaries = await asyncio.to_thread(train, tc)
-                summary = asdict(summaries[0])
-                manifest.register(
-                    k,
-                    base=str(base_path),
-                    adapter=str(it_dir / "model"),
-                    spec_hf=f"hf:{it_dir / 'model'}",
-                    data=str(data),
-                    data_sha256=file_digest([data]),
-                    train=summary,
-                )
-                manifest.mark(step, summary=summary)
-            step = f"iter{k}.export"
-            if not manifest.done(step):
-                if config.gguf and config.base in EMBEDDED_BASES:
-                    from langgraph_stl.training.gguf_lora import convert_adapter
-
-                    gguf = it_dir / "model.gguf"
-                    convert_adapter(it_dir / "model", gguf)
-                    manifest.register(k, gguf=str(gguf), spec_fast=f"smollm2+lora={gguf}")
-                    manifest.mark(step, gguf=str(gguf))
-                else:
-                    manifest.mark(step, skipped="GGUF export needs the embedded base (smollm2) and --gguf")
-            step = f"iter{k}.eval"
-            if config.eval_tasks and not manifest.done(step):
-                metrics = await _evaluate(
-                    env, config, value_spec_of(manifest.model(k)), it_dir / "eval.jsonl", hook, step
-                )
-                manifest.register(k, metrics=metrics)
-                manifest.mark(step, metrics=metrics)
+            await run.collect(k)
+            await asyncio.to_thread(run.train, k)
+            run.export(k)
+            await run.evaluate(k)
             if on_iteration is not None:
-                on_iteration(manifest)
+                on_iteration(run.manifest)
     finally:
-        env.close()
-    return manifest
+        run.close()
+    return run.manifest
 
 
 def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:

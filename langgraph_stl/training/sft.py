@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -313,3 +314,17 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path) -> Path:
     merged.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(base).save_pretrained(out_dir)
     return out_dir
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m langgraph_stl.training.sft CONFIG.json``: train in a child process (Studio's training node)."""
+    if len(argv) != 1:
+        print("usage: python -m langgraph_stl.training.sft CONFIG.json", file=sys.stderr)
+        return 2
+    config = TrainConfig(**json.loads(Path(argv[0]).read_text()))
+    train(config)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
