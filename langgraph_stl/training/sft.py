@@ -8,9 +8,9 @@ torch, transformers, trl and peft are imported inside functions so that importin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -68,6 +68,7 @@ class TrainSummary:
     loss_first: float | None
     loss_last: float | None
     eval_loss: float | None
+    eval_loss_by_depth: dict[int, float]
     tokens: int
     seconds: float
     data_sha256: str
@@ -142,14 +143,17 @@ def _quantization(config: TrainConfig, device: str) -> Any:
     )
 
 
-def _split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    if fraction <= 0 or len(examples) < 2:
+def _split(examples: list[Example], fraction: float) -> tuple[list[Example], list[Example]]:
+    """Hold out by a hash of the text, so an example is held out (or not) whatever else is in the run: per-depth
+    and single-model runs over the same data are evaluated on exactly the same examples."""
+    if fraction <= 0:
         return examples, []
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    n_eval = max(1, round(len(examples) * fraction))
-    held = set(order[:n_eval])
-    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+    train_ex: list[Example] = []
+    held: list[Example] = []
+    for e in examples:
+        digest = hashlib.sha256((e.prompt + "\x00" + e.completion).encode()).digest()
+        (held if int.from_bytes(digest[:8], "big") < fraction * 2**64 else train_ex).append(e)
+    return train_ex, held
 
 
 def _checkpoint_step(checkpoint: str) -> int:
@@ -174,7 +178,7 @@ def _train_one(
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     device = _pick_device(config)
-    train_ex, eval_ex = _split(examples, config.eval_fraction, config.seed)
+    train_ex, eval_ex = _split(examples, config.eval_fraction)
     fmt: RowFormat = "prompt_completion" if config.loss == "completion" else "messages"
     train_ds = Dataset.from_list([to_trl_row(e, fmt) for e in train_ex])
     eval_ds = Dataset.from_list([to_trl_row(e, fmt) for e in eval_ex]) if eval_ex else None
@@ -266,7 +270,12 @@ def _train_one(
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - t0
+    train_tokens = counted[0]  # before evaluation batches go through the same collator
     eval_loss = float(trainer.evaluate()["eval_loss"]) if eval_ds is not None else None
+    by_depth: dict[int, float] = {}
+    for d in sorted({e.depth for e in eval_ex}):
+        subset = Dataset.from_list([to_trl_row(e, fmt) for e in eval_ex if e.depth == d])
+        by_depth[d] = float(trainer.evaluate(eval_dataset=subset)["eval_loss"])
     trainer.save_model(str(out))
     _absolutize_base(out, base)
     summary = TrainSummary(
@@ -280,7 +289,8 @@ def _train_one(
         loss_first=losses[0] if losses else None,
         loss_last=losses[-1] if losses else None,
         eval_loss=eval_loss,
-        tokens=counted[0],
+        eval_loss_by_depth=by_depth,
+        tokens=train_tokens,
         seconds=seconds,
         data_sha256=digest,
         resumed_from=checkpoint,
