@@ -1,7 +1,7 @@
 """API prices, so that reports can put a dollar figure next to a score.
 
 Defaults are the reference's own (``webshop/eval/models.py``): gpt-4o $2.50 / $10.00 and gpt-3.5-turbo $0.50 /
-$1.50 per million input / output tokens. A model not in the table is a local (open-weights) model and costs $0.
+$1.50 per million input / output tokens. A model not in the table costs $0 (local, open-weights models are never in it).
 Users override or extend the table with a JSON or TOML file mapping model names to ``{"input": usd_per_million,
 "output": usd_per_million}``.
 """
@@ -65,13 +65,14 @@ class PriceTable:
         return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
 
     def priced(self, model: str, usage: ModelUsage) -> ModelUsage:
-        """``usage`` with its cost and local flag recomputed from this table."""
+        """``usage`` with its cost from this table. A priced model is an API model; an unpriced one keeps the
+        caller's ``local`` flag (an API model missing from the table costs $0 here: callers warn about it)."""
         return ModelUsage(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             calls=usage.calls,
             cost=self.cost(model, usage.prompt_tokens, usage.completion_tokens),
-            local=self.is_local(model),
+            local=usage.local and self.is_local(model),
         )
 
     @classmethod
