@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_DATA = next(
+    (p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data")) if p.exists()),
+    REPO.parent / "shared" / "data",
+)
 
 if "STL_DATA_DIR" not in os.environ and DEFAULT_DATA.exists():
     os.environ["STL_DATA_DIR"] = str(DEFAULT_DATA)
