@@ -120,14 +120,21 @@ async def test_resume_checks_configuration_and_repairs_partial_line(tmp_path: Pa
     await run_eval(IDS[:4], run_task, out, config=CONFIG, progress=False)
     with pytest.raises(ResumeError, match=r"differs in: value"):
         await run_eval(IDS[:4], run_task, out, config={**CONFIG, "value": "other"}, progress=False)
-    with pytest.raises(ResumeError, match="task selection"):
-        await run_eval(IDS, run_task, out, config=CONFIG, progress=False)
+    renamed = await run_eval(IDS[:4], run_task, out, config={**CONFIG, "label": "new name"}, progress=False)
+    assert renamed.skipped == 4  # a label names a run; it does not change what it computes
 
     text = out.read_text().splitlines(keepends=True)
     out.write_text("".join(text[:-1]) + text[-1][:25])  # killed mid-write: a partial last line
     outcome = await run_eval(IDS[:4], run_task, out, config=CONFIG, progress=False)
     assert outcome.repaired_bytes == 25 and (outcome.ran, outcome.skipped) == (1, 3)
     assert len(load_results(out).tasks) == 4
+
+    # Selecting more tasks extends the file's task list (the report's universe) and runs only the new ones.
+    more = await run_eval(IDS[2:6], run_task, out, config=CONFIG, progress=False)
+    assert (more.ran, more.skipped, more.total) == (2, 2, 4)
+    extended = load_results(out)
+    assert extended.header is not None and extended.header.task_ids == tuple(IDS[:6])
+    assert sorted(extended.tasks) == IDS[:6]
 
     other = tmp_path / "reference.jsonl"
     other.write_text('{"task_idx": 0, "true_reward": 1, "true_rewards_list": []}\n')

@@ -62,6 +62,94 @@ def report(
         typer.echo(f"plots: {', '.join(map(str, written)) or 'none (no file records cost or states)'}", err=True)
 
 
+def evaluate(
+    env: Annotated[str, typer.Option("--env", help="Environment: game24 or webshop.")],
+    out: Annotated[Path, typer.Option("--out", help="Results JSONL; an existing file from the same run resumes.")],
+    policy: Annotated[str, typer.Option(help="Policy spec: enumerate, smollm2, hf:..., openai:MODEL[@URL], py:...")],
+    value: Annotated[str, typer.Option(help="Value spec: a model spec (base prompts) or stl:<model spec>.")],
+    split: Annotated[str, typer.Option(help="Task split: test, dev or train.")] = "test",
+    tasks: Annotated[
+        str | None, typer.Option("--tasks", help="Positions in the split, inclusive: '0-49' or '0-9,20,30-39'.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N selected tasks.")] = None,
+    algorithm: Annotated[str, typer.Option(help="Search: greedy, bfs or mcts.")] = "greedy",
+    concurrency: Annotated[int, typer.Option(help="Tasks searched at the same time.")] = 2,
+    rollouts: Annotated[int, typer.Option(help="Independent rollouts per task (greedy pass@n).")] = 3,
+    width: Annotated[int, typer.Option(help="Proposals per expansion.")] = 5,
+    depth: Annotated[int, typer.Option(help="Maximum actions per trajectory.")] = 5,
+    breadth: Annotated[int, typer.Option(help="BFS beam size.")] = 5,
+    budget: Annotated[int, typer.Option(help="MCTS expansions.")] = 30,
+    value_samples: Annotated[int, typer.Option(help="Value samples averaged per state.")] = 5,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of policy and value.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Search seed (tie-breaking shuffles).")] = 0,
+    webshop_url: Annotated[
+        str | None, typer.Option(help="A running WebShop server; default: start the embedded one.")
+    ] = None,
+    webshop_goals: Annotated[int | None, typer.Option(help="Number of goals of the --webshop-url server.")] = None,
+    max_retries: Annotated[int, typer.Option(help="Retries of a failing model call before the task fails.")] = 3,
+    prices: Annotated[Path | None, typer.Option(help="JSON/TOML price table (default: the reference's).")] = None,
+    task_timeout: Annotated[float | None, typer.Option(help="Seconds before a task is recorded as failed.")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Rerun tasks that failed in an earlier run of this file.")] = False,
+    label: Annotated[str | None, typer.Option(help="Name of the run in reports.")] = None,
+) -> None:
+    """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
+    import asyncio
+
+    from langgraph_stl.evaluation.prices import PriceTable
+    from langgraph_stl.evaluation.report import build_report
+    from langgraph_stl.evaluation.run import run_eval, select_tasks
+    from langgraph_stl.evaluation.search_task import make_env, make_search_task
+
+    context = {
+        "n_rollouts": rollouts,
+        "width": width,
+        "depth": depth,
+        "breadth": breadth,
+        "budget": budget,
+        "n_value_samples": value_samples,
+        "temperature": temperature,
+        "seed": seed,
+        "max_retries": max_retries,
+    }
+    config = {"env": env, "split": split, "policy": policy, "value": value, "algorithm": algorithm, "search": context}
+    if label:
+        config["label"] = label
+    try:
+        table = PriceTable.load(prices)
+        environment = make_env(env, webshop_url=webshop_url, webshop_goals=webshop_goals)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        ids = select_tasks(environment.task_ids(split), tasks, limit)
+        run_task = make_search_task(environment, policy=policy, value=value, algorithm=algorithm, context=context)
+        outcome = asyncio.run(
+            run_eval(
+                ids,
+                run_task,
+                out,
+                config=config,
+                concurrency=concurrency,
+                prices=table,
+                retry_failed=retry_failed,
+                task_timeout_s=task_timeout,
+            )
+        )
+    except (ValueError, TypeError, OSError) as exc:  # bad options, a spec that builds no model, a foreign --out
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        environment.close()
+    typer.echo(
+        f"{outcome.ran} tasks run ({outcome.failed} failed), {outcome.skipped} already in {out}; "
+        f"{outcome.tasks_per_hour:,.0f} tasks/hour"
+    )
+    for model in outcome.unpriced_models:
+        typer.echo(f"warning: no price for API model {model!r}; its cost counts as $0 (add it with --prices)", err=True)
+    typer.echo(build_report([out]).to_markdown())
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("eval")(evaluate)
     app.command("report")(report)

@@ -143,7 +143,9 @@ def _num(x: float | None, digits: int = 3) -> str:
     """Up to ``digits`` decimals without trailing zeros (72.845, 67.65, 26.4), so reference numbers read as-is."""
     if x is None:
         return "–"
-    text = f"{x:.{digits}f}".rstrip("0").rstrip(".")
+    text = f"{x:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 

@@ -33,6 +33,10 @@ RunTask = Callable[[str], Awaitable[TaskRecord]]
 """Runs one task and returns its record (without wall time or cost, which the runner adds)."""
 
 
+_NOT_IDENTITY = {"label"}
+"""Config keys that name a run without changing what it computes; a resume may change them."""
+
+
 class ResumeError(ValueError):
     """The output file exists but belongs to another run configuration."""
 
@@ -99,36 +103,40 @@ def _repair_tail(path: Path) -> int:
 
 
 def prepare_output(out: Path, header: RunHeader, *, retry_failed: bool = False) -> tuple[set[str], int]:
-    """Create ``out`` with its header, or validate it for resuming; returns (finished task ids, bytes repaired)."""
+    """Create ``out`` with its header, or validate it for resuming; returns (finished task ids, bytes repaired).
+
+    A resumed run must have the same configuration. It may select other tasks: they are added to the header's
+    task list (the report's universe), so ``--limit 10`` first and the whole split later fill one file.
+    """
     if not out.exists() or out.stat().st_size == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
         _append(out, dump_line(header))
         return set(), 0
     repaired = _repair_tail(out)
     existing = load_results(out)
-    if existing.format != "stl" or existing.header is None:
+    old = existing.header
+    if existing.format != "stl" or old is None:
         raise ResumeError(f"{out} exists and is not an `stl eval` output; choose another --out")
     diffs = sorted(
         k
-        for k in set(header.config) | set(existing.header.config)
-        if _normalized({k: header.config.get(k)}) != _normalized({k: existing.header.config.get(k)})
+        for k in (set(header.config) | set(old.config)) - _NOT_IDENTITY
+        if _normalized({k: header.config.get(k)}) != _normalized({k: old.config.get(k)})
     )
-    if existing.header.task_ids != header.task_ids:
-        diffs.append("task selection")
     if diffs:
         raise ResumeError(
             f"{out} was written by a different run (differs in: {', '.join(diffs)}); "
             "rerun with the same options to resume, or choose another --out"
         )
     failed = {tid for tid, rec in existing.tasks.items() if rec.error is not None}
-    if retry_failed and failed:
+    drop = {existing.tasks[tid].line for tid in failed} if retry_failed else set()
+    ids = old.task_ids + tuple(t for t in header.task_ids if t not in set(old.task_ids))
+    if drop or ids != old.task_ids:
         lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
-        drop = {existing.tasks[tid].line for tid in failed}
+        lines[0] = dump_line(dataclasses.replace(old, task_ids=ids))
         tmp = out.with_suffix(out.suffix + ".tmp")
         tmp.write_text("".join(line for i, line in enumerate(lines, start=1) if i not in drop), encoding="utf-8")
-        os.replace(tmp, out)
-        return set(existing.tasks) - failed, repaired
-    return set(existing.tasks), repaired
+        os.replace(tmp, out)  # atomic: a kill leaves the old file or the new one
+    return set(existing.tasks) - (failed if retry_failed else set()), repaired
 
 
 def _append(path: Path, line: str) -> None:
