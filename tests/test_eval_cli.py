@@ -39,7 +39,7 @@ def test_eval_runs_resumes_extends_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "g24.jsonl"
     first = _eval(out, "--value", "py:tests.test_eval_cli:fake_value", "--limit", "2", *SMALL)
     assert first.returncode == 0, first.stderr
-    assert "2 tasks run (0 failed), 0 already" in first.stdout and "oracle pass@2" in first.stdout
+    assert "2 tasks run (0 failed), 0 already" in first.stdout and "rollouts per task: 2" in first.stdout
     again = _eval(out, "--value", "py:tests.test_eval_cli:fake_value", "--tasks", "0-3", *SMALL, "--label", "g24")
     assert again.returncode == 0, again.stderr
     assert "2 tasks run (0 failed), 2 already" in again.stdout
