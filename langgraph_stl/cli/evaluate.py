@@ -80,6 +80,9 @@ def evaluate(
     breadth: Annotated[int, typer.Option(help="BFS beam size.")] = 5,
     budget: Annotated[int, typer.Option(help="MCTS expansions.")] = 30,
     value_samples: Annotated[int, typer.Option(help="Value samples averaged per state.")] = 5,
+    value_mode: Annotated[
+        str, typer.Option(help="generate (sampled rationale + score) or logits (expected score, one forward pass).")
+    ] = "generate",
     temperature: Annotated[float, typer.Option(help="Sampling temperature of policy and value.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Search seed (tie-breaking shuffles).")] = 0,
     webshop_url: Annotated[
@@ -107,6 +110,7 @@ def evaluate(
         "breadth": breadth,
         "budget": budget,
         "n_value_samples": value_samples,
+        "value_mode": value_mode,
         "temperature": temperature,
         "seed": seed,
         "max_retries": max_retries,
