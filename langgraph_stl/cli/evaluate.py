@@ -121,8 +121,13 @@ def evaluate(
     try:
         table = PriceTable.load(prices)
         environment = make_env(env, webshop_url=webshop_url, webshop_goals=webshop_goals)
-    except (ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (
+        ValueError,
+        OSError,
+        ImportError,
+        RuntimeError,
+    ) as exc:  # bad options, missing data, a server that won't start
+        typer.echo(f"error: cannot set up environment {env!r}: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
         ids = select_tasks(environment.task_ids(split), tasks, limit)
