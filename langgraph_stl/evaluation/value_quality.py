@@ -1,0 +1,370 @@
+"""How good is a value model as a value model? AUC against ground-truth solvability, per depth (Game of 24).
+
+STL claims to improve the *value model*; search accuracy measures that only indirectly (a beam of 5 can hide a
+poor ranking, or one lucky terminal judgement can rescue it). Game of 24 has an exact oracle (is 24 still
+reachable from the numbers left?), so the value model's ranking can be scored directly:
+
+* :func:`sample_states`: a fixed, seeded, per-task *balanced* sample of states after ``d`` moves (legal
+  non-negative moves, as the search enumerates them), labelled by the solver. Evaluation only: nothing here is
+  used for search or training.
+* :func:`value_samples`: the value model's estimate of each sampled state, built exactly as the search builds its
+  value prompts (:func:`~langgraph_stl.search.steps.evaluate_children`), siblings batched to share prompt prefixes.
+* :func:`auc` (Mann-Whitney, ties count one half) with a percentile bootstrap interval, and :func:`wilson` for
+  success rates.
+* :class:`DigitLogitsValue`: the logits readout for tokenizers that write numbers digit by digit (SmolLM2):
+  ``10`` is read as ``1`` then ``0`` and ``0.00`` starts with ``0``, so the search core's one-token readout puts
+  10's mass on 1 and drops 0; this one asks a second question (``P("0" | "...is 1")``) to split them.
+* :class:`SolverValue` and :class:`RandomValue`: reference value models for the search baselines, loadable as
+  ``py:langgraph_stl.evaluation.value_quality:solver_value`` / ``...:random_value``. The solver one reads
+  ground truth, so it is an **oracle upper bound**, never a method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
+
+from langgraph_stl.envs.game24 import Game24Env, _plan
+from langgraph_stl.search import prompts as P
+from langgraph_stl.search.steps import evaluate_children
+from langgraph_stl.search.value import SCORE_PREFIX, ValueEstimate, ValueItem, ValueModel, ValueStyle
+
+_LEFT = re.compile(r"\(left:\s*([^)]*)\)")
+
+
+def solvable(numbers: Iterable[str | int | Fraction]) -> bool:
+    """True when the remaining numbers (exact, e.g. ``"5/2"``) can still make exactly 24; one number: it is 24."""
+    return _plan(tuple(sorted(Fraction(n) for n in numbers))) is not None
+
+
+# ------------------------------------------------------------------------------------------------ state samples
+
+
+@dataclass(frozen=True, slots=True)
+class StateSample:
+    """A state reached from ``task`` by ``actions`` (``len(actions)`` = depth), with its solver label."""
+
+    task: str
+    actions: tuple[str, ...]
+    numbers: tuple[str, ...]
+    solvable: bool
+
+    @property
+    def depth(self) -> int:
+        return len(self.actions)
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}|{' ; '.join(self.actions)}"
+
+
+def _states_at(env: Game24Env, task: str, depth: int) -> list[StateSample]:
+    """Every legal path of ``depth`` moves from ``task`` (``legal_actions`` order), labelled by the solver."""
+    frontier: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), env.reset(task))]
+    for _ in range(depth):
+        frontier = [
+            ((*path, action), env.step(state, action).state)
+            for path, state in frontier
+            for action in env.legal_actions(state)
+        ]
+    return [StateSample(task, path, tuple(s["numbers"]), solvable(s["numbers"])) for path, s in frontier]
+
+
+def sample_states(
+    env: Game24Env, tasks: Sequence[str], depths: Sequence[int], per_task: int, *, seed: int = 0
+) -> list[StateSample]:
+    """Up to ``per_task`` states per task and depth, half solvable and half not where both exist (the rest from
+    whichever class has states), drawn with a seed that depends only on ``seed``, task and depth: a fixed sample
+    that later runs and other models see identically."""
+    if per_task < 1 or any(d < 1 for d in depths):
+        raise ValueError("per_task must be >= 1 and depths >= 1 (the root of every puzzle is solvable)")
+    out: list[StateSample] = []
+    for task, depth in itertools.product(tasks, depths):
+        rng = random.Random(f"{seed}|{task}|{depth}")
+        states = _states_at(env, task, depth)
+        pos = [s for s in states if s.solvable]
+        neg = [s for s in states if not s.solvable]
+        n_pos = min(len(pos), max(per_task // 2, per_task - len(neg)))
+        n_neg = min(len(neg), per_task - n_pos)
+        out += rng.sample(pos, n_pos) + rng.sample(neg, n_neg)
+    return out
+
+
+def save_samples(samples: Sequence[StateSample], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples), encoding="utf-8")
+
+
+def load_samples(path: Path) -> list[StateSample]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [StateSample(r["task"], tuple(r["actions"]), tuple(r["numbers"]), bool(r["solvable"])) for r in rows]
+
+
+async def value_samples(
+    env: Game24Env,
+    value: ValueModel,
+    samples: Sequence[StateSample],
+    *,
+    n_samples: int = 1,
+    config: RunnableConfig | None = None,
+) -> list[ValueEstimate]:
+    """The value model's estimate of each sample, prompted exactly as in search (siblings share one call)."""
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        groups[(s.task, s.actions[:-1])].append(i)
+    out: list[ValueEstimate | None] = [None] * len(samples)
+    for (task, parent_actions), indices in groups.items():
+        state = env.reset(task)
+        root_obs = env.observation(state)
+        path: list[tuple[str, str]] = []
+        for action in parent_actions:
+            state = env.step(state, action).state
+            path.append((action, env.observation(state)))
+        children = []
+        for i in indices:
+            child = env.step(state, samples[i].actions[-1]).state
+            children.append((samples[i].actions[-1], env.observation(child), env.is_terminal(child)))
+        estimates = await evaluate_children(
+            env.name, value, root_obs, path, children, n_samples=n_samples, config=config
+        )
+        for i, estimate in zip(indices, estimates, strict=True):
+            out[i] = estimate
+    return [e for e in out if e is not None]
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve = P(score of a random positive > score of a random negative), ties count 1/2.
+
+    None when one class is empty (undefined). 0.5 is chance; a constant scorer gets exactly 0.5.
+    """
+    if len(scores) != len(labels):
+        raise ValueError("scores and labels differ in length")
+    pos = sorted(s for s, y in zip(scores, labels, strict=True) if y)
+    neg = sorted(s for s, y in zip(scores, labels, strict=True) if not y)
+    if not pos or not neg:
+        return None
+    # Mann-Whitney U via midranks over the pooled scores.
+    pooled = sorted((s, y) for s, y in zip(scores, labels, strict=True))
+    rank_sum = 0.0
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j < len(pooled) and pooled[j][0] == pooled[i][0]:
+            j += 1
+        midrank = (i + j + 1) / 2  # ranks i+1..j
+        rank_sum += midrank * sum(1 for _, y in pooled[i:j] if y)
+        i = j
+    u = rank_sum - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
+
+
+def auc_interval(
+    scores: Sequence[float], labels: Sequence[bool], *, resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of :func:`auc`, resampling positives and negatives separately (stratified)."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    rng = random.Random(seed)
+    values = []
+    for _ in range(resamples):
+        p = rng.choices(pos, k=len(pos))
+        n = rng.choices(neg, k=len(neg))
+        value = auc(p + n, [True] * len(p) + [False] * len(n))
+        assert value is not None
+        values.append(value)
+    values.sort()
+    tail = (1 - level) / 2
+    return values[int(tail * resamples)], values[min(resamples - 1, int((1 - tail) * resamples))]
+
+
+def wilson(successes: int, n: int, *, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95% by default); sound at 0 and n successes, unlike Wald."""
+    if n <= 0:
+        raise ValueError("wilson needs n >= 1")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# ------------------------------------------------------------------------------------------------ baseline values
+
+
+def _numbers_after(item: ValueItem) -> list[str]:
+    """The numbers left after ``item.action``, read from its ``(left: ...)`` part or the observation's Left line."""
+    match = _LEFT.search(item.action)
+    if match is not None:
+        return match.group(1).split()
+    if item.terminal:  # the observation is "Terminal State": the step's result is the one number left
+        result = re.search(r"=\s*(\S+)", item.action)
+        if result is None:
+            raise ValueError(f"cannot tell the result of {item.action!r}")
+        return [result.group(1)]
+    return P.game24_numbers(item.observation).split()
+
+
+class _ProgrammaticValue(ValueModel):
+    """A value model without a language model: values come from :meth:`score`; no calls, no tokens."""
+
+    def __init__(self, label: str) -> None:
+        self.style = "base"
+        self.mode = "logits"
+        self.label = label
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    def score(self, item: ValueItem) -> float:
+        raise NotImplementedError
+
+    async def aevaluate(
+        self,
+        env_name: str,
+        items: Sequence[ValueItem],
+        *,
+        n_samples: int = 5,
+        config: RunnableConfig | None = None,
+        max_retries: int = 3,
+        retry_delay: float = 0.5,
+    ) -> list[ValueEstimate]:
+        return [ValueEstimate(value=self.score(item), rationale="", samples=[self.score(item)]) for item in items]
+
+
+class SolverValue(_ProgrammaticValue):
+    """ORACLE: 1 if 24 is still reachable from the state (exact solver), else 0. Reads ground truth: evaluation
+    upper bound only."""
+
+    def __init__(self) -> None:
+        super().__init__("solver-oracle")
+
+    def score(self, item: ValueItem) -> float:
+        return 1.0 if solvable(_numbers_after(item)) else 0.0
+
+
+class RandomValue(_ProgrammaticValue):
+    """Uniform values in [0, 1], a deterministic function of the prompt (so a resumed run sees the same values)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(f"random-{seed}")
+        self.seed = seed
+
+    def score(self, item: ValueItem) -> float:
+        text = f"{self.seed}|{item.trajectory}|{item.action}|{item.observation}"
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def solver_value() -> SolverValue:
+    """``py:langgraph_stl.evaluation.value_quality:solver_value``."""
+    return SolverValue()
+
+
+def random_value() -> RandomValue:
+    """``py:langgraph_stl.evaluation.value_quality:random_value``."""
+    return RandomValue()
+
+
+# ------------------------------------------------------------------------------------------------ digit readout
+
+
+def digit_expected_score(first: dict[str, float], after_one: dict[str, float] | None) -> float | None:
+    """Expected score in [0, 1] from the next-token log-probs after the score phrase (``first``) and after the
+    phrase plus ``"1"`` (``after_one``): digit 0..9 as read, except that 1 becomes 10 with P("0" | "1").
+
+    Works for both scales: V0's {1, 2, 4, 6, 8, 10} and the fine-tuned ``X.XX / 10.00`` (whose integer part is the
+    first digit, or 10). None when no digit is among the top tokens.
+    """
+    probs: dict[int, float] = {}
+    for token, logprob in first.items():
+        text = token.strip()
+        if len(text) == 1 and text.isdigit():
+            probs[int(text)] = probs.get(int(text), 0.0) + math.exp(logprob)
+    total = sum(probs.values())
+    if total <= 0:
+        return None
+    p_ten = 0.0
+    if after_one:
+        mass = sum(math.exp(lp) for lp in after_one.values())
+        zero = sum(math.exp(lp) for tok, lp in after_one.items() if tok.strip() == "0")
+        p_ten = zero / mass if mass > 0 else 0.0
+    score = sum(d * p for d, p in probs.items() if d != 1) + probs.get(1, 0.0) * (1 + 9 * p_ten)
+    return min(1.0, score / total / 10)
+
+
+class DigitLogitsValue(ValueModel):
+    """``mode="logits"`` with :func:`digit_expected_score`: one forward step per state, plus one cached step for
+    the states whose first digit may be 1 (prompt prefix shared, so the server re-reads only a token or two)."""
+
+    def __init__(self, model: BaseChatModel, *, style: ValueStyle = "base", one_threshold: float = 1e-3) -> None:
+        super().__init__(model, style=style, mode="logits")
+        self.one_threshold = one_threshold
+
+    async def _logits(self, prompts: Sequence[str]) -> list[ValueEstimate]:
+        from langgraph_stl.models.logprobs import anext_token_logprobs
+
+        messages = [[HumanMessage(content=p)] for p in prompts]
+        first = await anext_token_logprobs(self.model, messages, SCORE_PREFIX, self.top_k)
+        ones = [
+            i
+            for i, dist in enumerate(first)
+            if sum(math.exp(lp) for tok, lp in dist.items() if tok.strip() == "1") > self.one_threshold
+        ]
+        second = await anext_token_logprobs(self.model, [messages[i] for i in ones], SCORE_PREFIX + "1", self.top_k)
+        after_one = dict(zip(ones, second, strict=True))
+        out = []
+        for i, dist in enumerate(first):
+            score = digit_expected_score(dist, after_one.get(i))
+            out.append(
+                ValueEstimate(
+                    value=-1.0 if score is None else score, rationale="", samples=[score], failures=int(score is None)
+                )
+            )
+        return out
+
+
+VALUE_SPEC_ENV = "STL_EXP_VALUE"
+"""Environment variable read by :func:`digit_value`: the value spec (``smollm2`` or ``stl:smollm2+lora=X.gguf``)."""
+
+
+def load_digit_value(spec: str, *, n_parallel: int = 1, threads: int = 2) -> DigitLogitsValue:
+    """A :class:`DigitLogitsValue` over a model spec (``stl:`` prefix = fine-tuned format), with a small llama.cpp
+    server (``n_parallel`` slots, ``threads`` threads): one slot keeps the shared prompt prefix cached across
+    sequential requests, which measured faster than two slots on the loaded 2-core machine (docs/RESULTS.md)."""
+    from langgraph_stl.models import load_chat_model
+    from langgraph_stl.models.loader import parse_spec
+
+    style: ValueStyle = "stl" if spec.startswith("stl:") else "base"
+    model_spec = spec.removeprefix("stl:")
+    kwargs: dict[str, Any] = {"temperature": 0.0}
+    if parse_spec(model_spec).backend == "llamacpp":
+        kwargs |= {"n_parallel": n_parallel, "threads": threads}
+    return DigitLogitsValue(load_chat_model(model_spec, **kwargs), style=style)
+
+
+def digit_value() -> DigitLogitsValue:
+    """``py:langgraph_stl.evaluation.value_quality:digit_value``: :func:`load_digit_value` of ``$STL_EXP_VALUE``."""
+    spec = os.environ.get(VALUE_SPEC_ENV)
+    if not spec:
+        raise ValueError(f"set {VALUE_SPEC_ENV} to the value model spec (e.g. smollm2 or stl:smollm2+lora=V1.gguf)")
+    return load_digit_value(spec)
