@@ -79,6 +79,18 @@ def test_sample_states_balanced_labelled_and_fixed() -> None:
         vq.sample_states(env, ["900"], [0], 4)
 
 
+@pytest.mark.slow
+def test_sample_states_in_sibling_groups() -> None:
+    env = Game24Env()
+    samples = vq.sample_states(env, ["900", "950"], [1, 2, 3], 6, seed=1, parents=2)
+    for task in ("900", "950"):
+        for depth in (1, 2, 3):
+            group = [s for s in samples if s.task == task and s.depth == depth]
+            assert 1 <= len({s.actions[:-1] for s in group}) <= 2 and len(group) <= 6
+            assert len(group) == len(set(group))
+    assert any(s.solvable for s in samples) and not all(s.solvable for s in samples)
+
+
 def test_samples_round_trip(tmp_path: Any) -> None:
     samples = vq.sample_states(Game24Env(), ["905"], [1, 3], 4)
     vq.save_samples(samples, tmp_path / "s.jsonl")

@@ -94,6 +94,7 @@ def plan(args: argparse.Namespace, env: Game24Env) -> dict[str, Any]:
         "n_auc_train": args.n_auc_train,
         "auc_per_task": args.auc_per_task,
         "auc_depths": args.auc_depths,
+        "auc_parents": args.auc_parents,
     }
     if path.is_file():
         existing: dict[str, Any] = json.loads(path.read_text())
@@ -114,7 +115,14 @@ def plan(args: argparse.Namespace, env: Game24Env) -> dict[str, Any]:
         "auc_train_tasks": train[: args.n_auc_train],
     }
     for split in ("test", "train"):
-        samples = vq.sample_states(env, data[f"auc_{split}_tasks"], args.auc_depths, args.auc_per_task, seed=args.seed)
+        samples = vq.sample_states(
+            env,
+            data[f"auc_{split}_tasks"],
+            args.auc_depths,
+            args.auc_per_task,
+            seed=args.seed,
+            parents=args.auc_parents,
+        )
         vq.save_samples(samples, args.out / f"samples_{split}.jsonl")
         data[f"auc_{split}_states"] = len(samples)
     path.write_text(json.dumps(data, indent=2))
@@ -457,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-auc-test", type=int, default=10)
     ap.add_argument("--n-auc-train", type=int, default=8)
     ap.add_argument("--auc-per-task", type=int, default=8, help="states per puzzle and depth (balanced)")
+    ap.add_argument("--auc-parents", type=int, default=2, help="states come as sibling groups of this many parents")
     ap.add_argument("--auc-depths", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3])
     ap.add_argument("--breadth", type=int, default=3, help="BFS beam")
     ap.add_argument("--concurrency", type=int, default=1, help="BFS tasks at once")

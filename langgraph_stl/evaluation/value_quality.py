@@ -86,23 +86,49 @@ def _states_at(env: Game24Env, task: str, depth: int) -> list[StateSample]:
 
 
 def sample_states(
-    env: Game24Env, tasks: Sequence[str], depths: Sequence[int], per_task: int, *, seed: int = 0
+    env: Game24Env,
+    tasks: Sequence[str],
+    depths: Sequence[int],
+    per_task: int,
+    *,
+    seed: int = 0,
+    parents: int | None = None,
 ) -> list[StateSample]:
     """Up to ``per_task`` states per task and depth, half solvable and half not where both exist (the rest from
     whichever class has states), drawn with a seed that depends only on ``seed``, task and depth: a fixed sample
-    that later runs and other models see identically."""
-    if per_task < 1 or any(d < 1 for d in depths):
-        raise ValueError("per_task must be >= 1 and depths >= 1 (the root of every puzzle is solvable)")
+    that later runs and other models see identically.
+
+    ``parents=m`` draws the states as sibling groups: the children of ``m`` random parents (parents whose
+    children hold both classes first), ``per_task // m`` each. Siblings share their prompt prefix, so valuing them
+    costs a fraction of unrelated states on a CPU server, and ranking siblings is exactly what a beam does.
+    """
+    if per_task < 1 or any(d < 1 for d in depths) or (parents is not None and parents < 1):
+        raise ValueError("per_task and parents must be >= 1 and depths >= 1 (the root of every puzzle is solvable)")
     out: list[StateSample] = []
     for task, depth in itertools.product(tasks, depths):
         rng = random.Random(f"{seed}|{task}|{depth}")
         states = _states_at(env, task, depth)
-        pos = [s for s in states if s.solvable]
-        neg = [s for s in states if not s.solvable]
-        n_pos = min(len(pos), max(per_task // 2, per_task - len(neg)))
-        n_neg = min(len(neg), per_task - n_pos)
-        out += rng.sample(pos, n_pos) + rng.sample(neg, n_neg)
+        if parents is None:
+            out += _balanced(states, per_task, rng)
+            continue
+        groups: dict[tuple[str, ...], list[StateSample]] = defaultdict(list)
+        for s in states:
+            groups[s.actions[:-1]].append(s)
+        keys = list(groups)
+        rng.shuffle(keys)
+        keys.sort(key=lambda k: len({s.solvable for s in groups[k]}) < 2)  # mixed groups first (stable)
+        for key in keys[:parents]:
+            out += _balanced(groups[key], max(1, per_task // parents), rng)
     return out
+
+
+def _balanced(states: Sequence[StateSample], n: int, rng: random.Random) -> list[StateSample]:
+    """``n`` states, half solvable where possible."""
+    pos = [s for s in states if s.solvable]
+    neg = [s for s in states if not s.solvable]
+    n_pos = min(len(pos), max(n // 2, n - len(neg)))
+    n_neg = min(len(neg), n - n_pos)
+    return rng.sample(pos, n_pos) + rng.sample(neg, n_neg)
 
 
 def save_samples(samples: Sequence[StateSample], path: Path) -> None:
