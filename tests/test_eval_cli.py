@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_stl.evaluation.results import load_results
-from langgraph_stl.evaluation.search_task import api_models, record_from_search
+from langgraph_stl.evaluation.results import load_results, record_from_search
+from langgraph_stl.evaluation.search_task import api_models
 from tests.conftest import REPO
 from tests.fakes import ScriptedChatModel
 
@@ -103,6 +103,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, args: tuple[str, ...], messa
 def test_record_from_search_and_api_models() -> None:
     result = {
         "task_id": "7",
+        "algorithm": "greedy",
         "rollouts": [
             {"trajectory": ["a", "b"], "values": [0.5, 0.9], "value": 0.9, "true_reward": 0.25},
             {"trajectory": ["c"], "values": [-1.0], "value": -1.0, "true_reward": 1.0},

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from typing import Any
 from urllib.parse import urlparse
 
 from langgraph_stl.envs.base import Environment
-from langgraph_stl.evaluation.results import ModelUsage, Rollout, TaskRecord
+from langgraph_stl.evaluation.results import TaskRecord, record_from_search
 from langgraph_stl.evaluation.run import RunTask
 
 ENVS = ("game24", "webshop")
@@ -59,39 +58,6 @@ def _is_loopback(url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def record_from_search(result: dict[str, Any], api: AbstractSet[str] = frozenset()) -> TaskRecord:
-    """Our task record from an ``arun_search`` result (rollouts with true rewards, counters, tokens)."""
-    usage = {
-        model: ModelUsage(
-            prompt_tokens=int(t.get("input_tokens", 0)),
-            completion_tokens=int(t.get("output_tokens", 0)),
-            calls=int(t.get("calls", 0)),
-            local=model not in api,
-        )
-        for model, t in (result.get("tokens") or {}).items()
-    }
-    task_id = str(result["task_id"])
-    error = str(result["error"]) if result.get("error") else None
-    rollouts = [
-        Rollout(
-            true_reward=float(r["true_reward"]),
-            value=r.get("value"),
-            values=tuple(r.get("values", ())),
-            trajectory=tuple(r.get("trajectory", ())),
-        )
-        for r in ([] if error else result.get("rollouts", []))
-    ]
-    return TaskRecord.from_rollouts(
-        task_id,
-        rollouts,
-        states_expanded=int(result.get("states_expanded", 0)),
-        policy_calls=int(result.get("policy_calls", 0)),
-        value_calls=int(result.get("value_calls", 0)),
-        usage=usage,
-        error=error,
-    )
 
 
 def make_search_task(
