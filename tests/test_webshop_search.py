@@ -161,6 +161,15 @@ def test_load_search_engine_is_cached(engine: SearchEngine) -> None:
     assert len(engine) == 1000
 
 
+def test_concurrent_first_loads_share_one_engine(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "documents.jsonl").write_text(json.dumps({"id": "B1", "contents": "red wig"}) + "\n")
+    with ThreadPoolExecutor(4) as pool:
+        engines = list(pool.map(lambda _: load_search_engine(tmp_path), range(8)))
+    assert all(e is engines[0] for e in engines)
+
+
 def test_plain_documents_jsonl_and_bad_files(tmp_path: Path) -> None:
     (tmp_path / "webshop").mkdir()
     path = tmp_path / "webshop" / "documents.jsonl"
