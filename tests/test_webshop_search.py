@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from langgraph_stl.envs.webshop.analyzer import analyze
 from langgraph_stl.envs.webshop.catalog import WebShopDataError
 from langgraph_stl.envs.webshop.search_engine import (
     SearchEngine,
@@ -113,10 +114,12 @@ def test_small_float_norms() -> None:
 def test_lossy_norms_make_ties_that_exact_lengths_would_not() -> None:
     # Lengths 97 and 100 share norm byte 57 (decoded length 96): Lucene scores them equal, and the id decides.
     assert int_to_byte4(97) == int_to_byte4(100)
-    filler = " ".join(f"w{i}" for i in range(99))
-    engine = SearchEngine([("B-short", f"target {filler[:-4]}"), ("A-long", f"target {filler}")])
-    assert [len(engine._matches("target")[0])] == [2]
+    words = [f"w{i}" for i in range(99)]
+    short, long = "target " + " ".join(words[:96]), "target " + " ".join(words)
+    engine = SearchEngine([("B-short", short), ("A-long", long)])
+    assert (len(analyze(short)), len(analyze(long))) == (97, 100)
     scores = engine.scores("target")
+    assert len(scores) == 2
     assert scores["A-long"] == scores["B-short"]
     assert [a for a, _ in engine.search("target")] == ["A-long", "B-short"]
 
