@@ -121,6 +121,7 @@ def test_lossy_norms_make_ties_that_exact_lengths_would_not() -> None:
     scores = engine.scores("target")
     assert len(scores) == 2
     assert scores["A-long"] == scores["B-short"]
+    assert lucene_bm25(1, 97, 2, 2, 98.5) != lucene_bm25(1, 100, 2, 2, 98.5)  # exact lengths would not tie
     assert [a for a, _ in engine.search("target")] == ["A-long", "B-short"]
 
 
