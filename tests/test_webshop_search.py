@@ -256,3 +256,18 @@ def test_results_pages() -> None:
     assert results_page(top, 6) == []  # WebShop shows "Next >" anyway; page 6 is empty
     with pytest.raises(ValueError, match="page"):
         results_page(top, 0)
+
+
+def test_cli_search_json_and_text() -> None:
+    import json as _json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cmd = [sys.executable, "-m", "langgraph_stl", "webshop", "search", "Silver Wig", "--top", "5"]
+    hits = _json.loads(subprocess.run([*cmd, "--json"], check=True, capture_output=True, text=True, cwd=REPO).stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+    text = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+    assert hits[0]["asin"] in text.splitlines()[0]
