@@ -15,6 +15,8 @@ DEFAULT_DATA = next(
 
 if "STL_DATA_DIR" not in os.environ and DEFAULT_DATA.exists():
     os.environ["STL_DATA_DIR"] = str(DEFAULT_DATA)
+# Derived artefacts (converted models, prepared WebShop caches) stay inside the checkout, not the user cache.
+os.environ.setdefault("STL_CACHE_DIR", str(REPO / ".stl-test-cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")

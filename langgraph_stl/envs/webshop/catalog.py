@@ -50,6 +50,10 @@ DROPPED_KEYS: tuple[str, ...] = (
 """Raw keys that ``clean_product_keys`` removes."""
 
 _INSTRUCTION_KEYS = ("instructions", "instruction_text", "instruction_attributes")
+_DOCUMENT_KEYS = frozenset(
+    {"asin", "name", "Title", "Description", "BulletPoints", "Price", "pricing", "options", "option_to_image"}
+    | {"Attributes", "MainImage", "query", "category", "product_category"}
+)
 _NOT_PRICE_CHARS = re.compile(r"[^\d.]")
 
 
@@ -244,6 +248,11 @@ def _read_documents(path: Path, _stamp: tuple[int, int]) -> tuple[Product, ...]:
                 doc = json.loads(line)
                 if not isinstance(doc, dict) or not isinstance(doc.get("product"), dict):
                     raise WebShopDataError(f"{path}:{lineno}: expected a JSON object with a 'product' object")
+                missing = _DOCUMENT_KEYS - doc["product"].keys()
+                if missing:
+                    raise WebShopDataError(
+                        f"{path}:{lineno}: product lacks {', '.join(sorted(missing))} (not processed by load_products?)"
+                    )
                 products.append(doc["product"])
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WebShopDataError(f"cannot read {path}: {exc}") from None
@@ -290,15 +299,19 @@ def load_catalog(
             raise paths.DataNotFoundError(
                 f"synthetic goals need {' or '.join(ATTRIBUTE_FILES)} next to {files.catalog}"
             )
+        keep_embedded = goals == "human" and human is None  # no instruction file: use the documents' own
         products = []
         for doc in docs:
-            p = {k: v for k, v in doc.items() if not (k in _INSTRUCTION_KEYS and (goals == "synthetic" or human))}
-            _set_instructions(p, goals, attributes, human)
+            p = {k: v for k, v in doc.items() if keep_embedded or k not in _INSTRUCTION_KEYS}
+            if not keep_embedded:  # instruction keys go before MainImage, where load_products puts them
+                main_image = p.pop("MainImage")
+                _set_instructions(p, goals, attributes, human)
+                p["MainImage"] = main_image
             products.append(p)
         return products
     if attributes is None:
         raise paths.DataNotFoundError(f"a raw catalogue needs {' or '.join(ATTRIBUTE_FILES)} next to {files.catalog}")
-    raw = read_json_file(files.catalog)
+    raw = _read_json(files.catalog)  # not cached: the full raw catalogue is gigabytes; load_webshop caches the result
     if not isinstance(raw, list):
         raise WebShopDataError(f"{files.catalog}: expected a JSON list of products")
     return process_raw_products(raw, attributes, human, goals=goals, num_products=num_products)

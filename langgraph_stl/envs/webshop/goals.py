@@ -16,8 +16,9 @@ import hashlib
 import itertools
 import os
 import random
+import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, TypeAlias
@@ -34,6 +35,7 @@ SHUFFLE_SEED = 233
 SPLITS: dict[str, tuple[int, int | None]] = {"test": (0, 500), "dev": (500, 1500), "train": (1500, None)}
 """WebShop's split convention over the shuffled goal list (``baseline_models/env.py``)."""
 SESSION_PREFIX = "fixed_"
+_LOAD_LOCK = threading.Lock()
 
 
 def generate_product_prices(products: Sequence[Product], rng: random.Random) -> dict[str, float]:
@@ -174,7 +176,7 @@ class WebShopData:
         return titles_digest(p["name"] for p in self.products)
 
 
-def titles_digest(names: Any) -> str:
+def titles_digest(names: Iterable[str]) -> str:
     """sha256 over the sorted distinct product names (format- and order-independent)."""
     h = hashlib.sha256()
     for name in sorted(set(names)):
@@ -234,7 +236,8 @@ def load_webshop(
         raise TypeError(f"seed must be an int or None, not {type(seed).__name__}")
     files = find_catalog_files(data_dir, catalog=catalog)
     st = files.catalog.stat()
-    return _cached(str(files.catalog), (st.st_mtime_ns, st.st_size), goals, seed, num_products)
+    with _LOAD_LOCK:  # one object per key even under concurrent first calls (matters for seed=None)
+        return _cached(str(files.catalog), (st.st_mtime_ns, st.st_size), goals, seed, num_products)
 
 
 def load_goals(

@@ -77,24 +77,31 @@ def _category_parts(category: str) -> set[str]:
     return {part.strip() for part in category.split("›")}
 
 
-def get_type_reward(purchased: Mapping[str, Any], goal: Mapping[str, Any]) -> dict[str, Any]:
-    """``r_type`` from query match, category overlap (>= 2 shared levels) and title noun overlap."""
-    query_match = purchased["query"] == goal["query"]
-    category_match = len(_category_parts(purchased["product_category"]) & _category_parts(goal["product_category"]))
-    p_nouns = title_nouns(purchased["name"])
-    g_nouns = title_nouns(goal["name"])
-    title_score = len(set(p_nouns) & set(g_nouns)) / len(g_nouns) if g_nouns else 0.2
+def combine_type_reward(query_match: bool, category_match: bool, title_score: float) -> float:
+    """``r_type``: 0.5 unless the query, the category or the title (> 0.2) matches; then the title thresholds
+    override (< 0.1 -> 0.1, exactly 0 -> 0.0), in the original's order."""
     r_type = 1.0
-    if not (query_match or category_match >= 2 or title_score > 0.2):
+    if not (query_match or category_match or title_score > 0.2):
         r_type = 0.5
     if title_score < 0.1:
         r_type = 0.1
     if title_score == 0.0:
         r_type = 0.0
+    return r_type
+
+
+def get_type_reward(purchased: Mapping[str, Any], goal: Mapping[str, Any]) -> dict[str, Any]:
+    """``r_type`` from query match, category overlap (>= 2 shared levels) and title noun overlap."""
+    query_match = purchased["query"] == goal["query"]
+    shared = _category_parts(purchased["product_category"]) & _category_parts(goal["product_category"])
+    category_match = len(shared) >= 2
+    p_nouns = title_nouns(purchased["name"])
+    g_nouns = title_nouns(goal["name"])
+    title_score = len(set(p_nouns) & set(g_nouns)) / len(g_nouns) if g_nouns else 0.2
     return {
-        "r_type": r_type,
+        "r_type": combine_type_reward(query_match, category_match, title_score),
         "query_match": query_match,
-        "category_match": category_match >= 2,
+        "category_match": category_match,
         "title_score": title_score,
     }
 

@@ -29,7 +29,6 @@ from urllib.parse import parse_qs
 
 from langgraph_stl.envs.webshop import urls
 
-SEARCH_RETURN_N = 50
 PRODUCT_WINDOW = 10
 SUB_PAGES = {"Description": "description", "Features": "bulletpoints", "Reviews": "reviews", "Attributes": "attributes"}
 _SUB_TEMPLATES = {
@@ -44,8 +43,8 @@ Product = dict[str, Any]
 Goal = dict[str, Any]
 RewardFn = Callable[[Product, Goal, float, dict[str, str]], tuple[float, Any]]
 """``(product, goal, price, options) -> (reward, reward_info)``: WebShop's ``get_reward(..., verbose=True)``."""
-SearchFn = Callable[[str, int], Sequence[str]]
-"""``(query, k) -> ASINs``, best first."""
+SearchFn = Callable[[list[str]], Sequence[str]]
+"""``keywords -> ASINs`` as the results page lists them (BM25 top 50 or a ``<r>``/``<a>``/``<c>``/``<q>`` mode)."""
 
 
 class WebShopError(Exception):
@@ -59,6 +58,8 @@ class WebShopError(Exception):
 
 @dataclass
 class Session:
+    """Server-side state of a session: only its goal and whether it bought (navigation state lives in URLs)."""
+
     goal: Goal
     done: bool = False
     reward: float | None = None
@@ -68,8 +69,8 @@ class Session:
 class WebShopSite:
     """Everything the server needs: catalogue, per-run prices, shuffled goals, search and reward.
 
-    ``products`` keeps catalogue order (it matters for the ``<c>``/``<q>``/``<a>`` search prefixes). ``rng`` draws
-    the goal of a non-``fixed`` session and the ``<r>`` random results, as the original's global ``random`` does.
+    ``products`` keeps catalogue order. ``rng`` draws the goal of a non-``fixed`` session, as the original's global
+    ``random`` does (``load_site`` also gives it to the ``<r>`` random search mode).
     """
 
     products: list[Product]
@@ -116,21 +117,8 @@ class WebShopSite:
         return product
 
     def top_products(self, keywords: list[str]) -> list[Product]:
-        """``get_top_n_product_from_keywords``: BM25 top 50, or one of the ``<r>``/``<a>``/``<c>``/``<q>`` modes."""
-        head, rest = keywords[0], keywords[1:]
-        if head == "<r>":
-            return self.rng.sample(self.products, k=min(SEARCH_RETURN_N, len(self.products)))
-        if head == "<a>":
-            attribute = " ".join(rest).strip()
-            return [p for p in self.products if attribute in p.get("Attributes", [])]
-        if head == "<c>":
-            category = rest[0].strip() if rest else ""
-            return [p for p in self.products if p.get("category") == category]
-        if head == "<q>":
-            query = " ".join(rest).strip()
-            return [p for p in self.products if p.get("query") == query]
-        asins = self.search(" ".join(keywords), SEARCH_RETURN_N)
-        return [self.by_asin[a] for a in asins if a in self.by_asin]
+        """``get_top_n_product_from_keywords``: the products of a search, best first."""
+        return [self.by_asin[a] for a in self.search(keywords) if a in self.by_asin]
 
 
 def mturk_code(session_id: str) -> str:
@@ -319,15 +307,16 @@ def load_site(
 ) -> WebShopSite:
     """Catalogue, goals (seeded like the original after ``random.seed(seed)``), BM25 search and reward."""
     from langgraph_stl.envs.webshop import get_reward, load_webshop
-    from langgraph_stl.envs.webshop.search_engine import load_search_engine
+    from langgraph_stl.envs.webshop.search_engine import load_search_engine, top_asins_from_keywords
 
     if goals not in ("synthetic", "human"):
         raise ValueError(f"goals must be 'synthetic' or 'human', not {goals!r}")
     data = load_webshop(data_dir, goals=goals, seed=seed)  # type: ignore[arg-type]
     engine = load_search_engine(data_dir)
+    rng = random.Random(seed)
 
-    def search(query: str, k: int) -> list[str]:
-        return [asin for asin, _score in engine.search(query, k=k)]
+    def search(keywords: list[str]) -> list[str]:
+        return top_asins_from_keywords(keywords, engine, data.products, rng=rng)
 
     def reward(product: Product, goal: Goal, price: float, options: dict[str, str]) -> tuple[float, Any]:
         value, info = get_reward(product, goal, price, options, verbose=True)
@@ -340,7 +329,7 @@ def load_site(
         search=search,
         reward=reward,
         show_attrs=show_attrs,
-        rng=random.Random(seed),
+        rng=rng,
     )
 
 
