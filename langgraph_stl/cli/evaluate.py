@@ -131,7 +131,10 @@ def evaluate(
         raise typer.Exit(2) from None
     try:
         ids = select_tasks(environment.task_ids(split), tasks, limit)
-        run_task = make_search_task(environment, policy=policy, value=value, algorithm=algorithm, context=context)
+        try:
+            run_task = make_search_task(environment, policy=policy, value=value, algorithm=algorithm, context=context)
+        except (ImportError, AttributeError, RuntimeError) as exc:  # a py: spec naming nothing, a server that died
+            raise ValueError(f"cannot build the models: {type(exc).__name__}: {exc}") from None
         outcome = asyncio.run(
             run_eval(
                 ids,
