@@ -32,6 +32,7 @@ SMALL = {
         "STL_NB_TRAIN_STEPS": "2",
         "STL_NB_GGUF": "0",
     },
+    "03_webshop.ipynb": {"STL_NB_RULE_TASKS": "3"},
 }
 
 
@@ -84,3 +85,15 @@ def test_stl_game24_runs_one_iteration(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "examples; depths" in text and "TARGET:" in text and "Thus the correctness score is" in text
     assert "V1 (after STL)" in text and "V0 (base) (baseline)" in text and "p (score)" in text
     assert (tmp_path / "out" / "iter_1" / "eval.jsonl").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_webshop_notebook(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    nb = _execute("03_webshop.ipynb", monkeypatch, tmp_path)
+    text = _text(nb)
+    assert "shop at http://127.0.0.1:" in text and "same page as over HTTP: True" in text
+    assert "Your score (min 0.0, max 1.0)" in text and "reward:" in text
+    assert "| rule baseline | 3 |" in text and "72.845" in text and "p (score)" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2
