@@ -143,3 +143,9 @@ def test_models_are_required_except_for_the_rule_baseline(tmp_path: Path) -> Non
     cmd = [sys.executable, "-m", "langgraph_stl", "eval", "--env", "game24", "--out", str(tmp_path / "x.jsonl")]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 2 and "--policy and --value are required" in res.stderr
+
+
+def test_demo_rejects_an_unknown_environment(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "langgraph_stl", "demo", "--env", "chess", "--out", str(tmp_path / "demo")]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 2 and "unknown environment 'chess'" in res.stderr and not (tmp_path / "demo").exists()

@@ -73,7 +73,7 @@ def test_quickstart_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     text = _text(_execute("01_quickstart.ipynb", monkeypatch, tmp_path))
     assert "search 900 with greedy" in text and "expand r0" in text and "value" in text
     assert "true reward:" in text and "pass_at_n" in text
-    assert "oracle score" in text and "1 tasks in" in text
+    assert "oracle pass@k score" in text and "1 tasks in" in text
 
 
 @pytest.mark.slow

@@ -176,8 +176,8 @@ def render_markdown(report: Report) -> str:
         "Oracle pass@k takes the best rollout by the ground truth (an upper bound); single trajectory averages "
         "the rollouts; value-selected takes the rollout the value model rates highest.",
         "",
-        "| run | tasks | missing | failed | oracle score | oracle SR | single score | single SR "
-        "| value-sel. score | value-sel. SR | states/task | $/task |",
+        "| run | tasks | missing | failed | oracle pass@k score | oracle pass@k SR | single-traj. score "
+        "| single-traj. SR | value-selected score | value-selected SR | states/task | $/task |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in rows:
