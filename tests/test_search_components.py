@@ -177,7 +177,7 @@ async def test_logits_mode_reads_the_expected_score(monkeypatch: pytest.MonkeyPa
     assert seen == {"prefix": "Thus the correctness score is ", "n": 2}
 
 
-async def test_generate_many_batches_local_models_in_one_call_and_retries_only_failures() -> None:
+async def test_generate_many_batches_local_models_in_one_call_and_retries_failed_groups() -> None:
     class Batching(ScriptedChatModel):
         stl_batched: bool = True
         batch_calls: int = 0
@@ -191,7 +191,7 @@ async def test_generate_many_batches_local_models_in_one_call_and_retries_only_f
     assert model.batch_calls == 1
     flaky = ScriptedChatModel(responder=lambda p, k: p, fail_first=2)
     assert await generate_many(flaky, ["x", "y", "z"], retry_delay=0) == ["x", "y", "z"]
-    assert flaky.calls == 5  # three first tries (two failed), then the two failed ones again
+    assert flaky.calls == 6  # the first group of three had two failures: the group is retried as a whole
 
 
 async def test_lookahead_target_from_the_best_real_successor_without_ground_truth() -> None:

@@ -310,7 +310,7 @@ def create_search_graph(
             for t in targets
         ]
 
-    def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    async def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
         if state.get("error"):
             return {}
@@ -320,7 +320,7 @@ def create_search_graph(
             return _select_bfs(state, ctx)
         return _select_mcts(state, ctx)
 
-    def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    async def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
         result = summarize(state, ctx, algo(ctx))
         get_stream_writer()({"type": "done", "trajectory": result["trajectory"], "value": result["value"]})
