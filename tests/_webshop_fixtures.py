@@ -10,20 +10,26 @@ import functools
 
 import pytest
 
+from langgraph_stl.envs.webshop.browser_env import BrowserRunner, chromium_executable
 from langgraph_stl.envs.webshop.server import WebShopSite, load_site
 
 
 @functools.cache
 def webshop_site(goals: str = "synthetic", show_attrs: bool = True) -> WebShopSite:
-    """The real site (catalogue, seeded goals, BM25, reward) over the shared data, loaded once per configuration."""
-    return load_site(goals=goals, seed=0, show_attrs=show_attrs)
+    """The real site (catalogue, seeded goals, BM25, reward) over the shared data, loaded once per configuration.
+
+    One reward is computed up front: the first one may prepare the title-noun cache with spaCy (seconds), which must
+    not happen inside a timed HTTP request.
+    """
+    site = load_site(goals=goals, seed=0, show_attrs=show_attrs)
+    goal = site.goals[0]
+    site.reward(site.by_asin[goal["asin"]], goal, site.product_prices[goal["asin"]], {})
+    return site
 
 
 @functools.cache
-def shared_browser() -> object:
+def shared_browser() -> BrowserRunner:
     """One headless Chromium for the whole test session (closed at exit); skips if no Chromium is installed."""
-    from langgraph_stl.envs.webshop.browser_env import BrowserRunner, chromium_executable
-
     if chromium_executable() is None:
         pytest.skip("no Chromium executable (install Debian's chromium or set STL_CHROMIUM)")
     runner = BrowserRunner()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from langgraph_stl.envs.webshop.browser_env import BrowserRunner, WebShopBrowserEnv
+from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
 from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
 from langgraph_stl.envs.webshop.server import RunningServer, WebShopSite, start_server
 from tests._webshop_fixtures import shared_browser, target_of, webshop_site
@@ -31,7 +31,6 @@ def server(site: WebShopSite) -> Iterator[RunningServer]:
 @pytest.fixture(scope="module")
 def envs(server: RunningServer, site: WebShopSite) -> Iterator[tuple[WebShopHttpEnv, WebShopBrowserEnv]]:
     runner = shared_browser()
-    assert isinstance(runner, BrowserRunner)
     http = WebShopHttpEnv(server.url, num_goals=len(site.goals))
     browser = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=runner, max_pages=3)
     yield http, browser
@@ -110,3 +109,46 @@ def test_invalid_and_unknown(envs: tuple[WebShopHttpEnv, WebShopBrowserEnv], sit
     assert not result.valid and result.state == state and result.message.startswith("Invalid action")
     with pytest.raises(InvalidTaskError):
         browser.reset(f"fixed_{len(site.goals)}")
+
+
+def test_option_click_without_the_page_script(server: RunningServer, site: WebShopSite) -> None:
+    """The original's option script needs jQuery from a CDN and never runs offline: the radio's data-url is followed."""
+    env = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=shared_browser(), max_pages=1)
+    try:
+        asin, options = target_of(site, 6)
+        state = env.step(env.reset("fixed_6"), f"search[{site.by_asin[asin]['Title']}]").state
+        state = env.step(state, f"click[{asin}]").state
+
+        async def strip_scripts() -> None:
+            page, url = await env._acquire(state["url"])
+
+            async def without_script(route: object) -> None:
+                response = await route.fetch()  # type: ignore[attr-defined]
+                body = (await response.text()).split("<script>")[0] + "</body></html>"
+                await route.fulfill(response=response, body=body)  # type: ignore[attr-defined]
+
+            await page.context.route("**/item_page/**", without_script)
+            await page.reload(wait_until="domcontentloaded")  # the page the click happens on has no script either
+            assert await page.locator('script:not([type="application/json"])').count() == 0
+            await env._release(page, url)
+
+        env.runner.run(strip_scripts())
+        value = next(iter(options.values()))
+        result = env.step(state, f"click[{value}]")
+        assert result.valid and result.state["observation"] == f"You have clicked {value}."
+        assert value in result.state["options"].values()
+    finally:
+        env.close()
+
+
+def test_browser_search_anywhere(server: RunningServer, site: WebShopSite) -> None:
+    env = WebShopBrowserEnv(server.url, num_goals=len(site.goals), browser=shared_browser(), search_anywhere=True)
+    http = WebShopHttpEnv(server.url, num_goals=len(site.goals), search_anywhere=True)
+    try:
+        b = env.step(env.reset("fixed_2"), "search[green tea]").state
+        h = http.step(http.reset("fixed_2"), "search[green tea]").state
+        b2, h2 = env.step(b, "search[desk lamp]").state, http.step(h, "search[desk lamp]").state
+        assert b2["query"] == "desk lamp" and {k: b2[k] for k in COMPARED} == {k: h2[k] for k in COMPARED}
+    finally:
+        env.close()
+        http.close()

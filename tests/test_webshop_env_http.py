@@ -68,6 +68,7 @@ def test_winning_episode_gets_reward_one(env: WebShopHttpEnv, site: WebShopSite,
     assert env.is_terminal(done) and env.legal_actions(done) == []
     assert env.true_reward(done) == 1.0
     assert env.observation(done) == "Your score (min 0.0, max 1.0): 1.0"
+    assert env.instruction(done) == site.goals[goal_index]["instruction_text"]  # kept although the page has none
     assert done["history"][-1] == "click[Buy Now]"
 
 

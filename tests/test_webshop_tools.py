@@ -28,9 +28,7 @@ def server(site: WebShopSite) -> Iterator[RunningServer]:
 
 
 def runner() -> BrowserRunner:
-    shared = shared_browser()
-    assert isinstance(shared, BrowserRunner)
-    return shared
+    return shared_browser()
 
 
 async def test_purchase_through_the_tools(server: RunningServer, site: WebShopSite) -> None:
@@ -41,8 +39,19 @@ async def test_purchase_through_the_tools(server: RunningServer, site: WebShopSi
         assert set(tools["search"].args) == {"query"} and set(tools["click"].args) == {"element"}
         asin, options = target_of(site, 6)
         assert site.goals[6]["instruction_text"] in await toolkit.aobservation()
-        results = await tools["search"].ainvoke({"query": site.by_asin[asin]["Title"]})
-        assert f"\n[{asin}] " in results
+        # the first call goes through a LangGraph graph's ToolNode, as an agent's tool call would
+        from langchain_core.messages import AIMessage
+        from langgraph.graph import END, START, MessagesState, StateGraph
+        from langgraph.prebuilt import ToolNode
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("tools", ToolNode(list(tools.values())))
+        graph.add_edge(START, "tools")
+        graph.add_edge("tools", END)
+        call = {"name": "search", "args": {"query": site.by_asin[asin]["Title"]}, "id": "call-1", "type": "tool_call"}
+        out = await graph.compile().ainvoke({"messages": [AIMessage("", tool_calls=[call])]})
+        results = out["messages"][-1].content
+        assert out["messages"][-1].tool_call_id == "call-1" and f"\n[{asin}] " in results
         item = await tools["click"].ainvoke({"element": asin})
         assert "[Buy Now]" in item
         for value in options.values():

@@ -5,7 +5,7 @@ tools/lucene_oracle/make_tables.py from Lucene's own output; do not edit.
 """
 
 LUCENE_CLASS_OVERRIDES: dict[str, tuple[tuple[int, int], ...]] = {
-    'emoji': (
+    "emoji": (
         (0x19DA, 0x19DA),
         (0x2388, 0x2388),
         (0x2605, 0x2605),
@@ -107,7 +107,7 @@ LUCENE_CLASS_OVERRIDES: dict[str, tuple[tuple[int, int], ...]] = {
         (0x1FA60, 0x1FA6D),
         (0x1FB00, 0x1FBFF),
     ),
-    'extend': (
+    "extend": (
         (0x0600, 0x0605),
         (0x06DD, 0x06DD),
         (0x070F, 0x070F),
@@ -115,11 +115,11 @@ LUCENE_CLASS_OVERRIDES: dict[str, tuple[tuple[int, int], ...]] = {
         (0x110BD, 0x110BD),
         (0x110CD, 0x110CD),
     ),
-    'midnum': (
+    "midnum": (
         (0xFE10, 0xFE10),
         (0xFE14, 0xFE14),
     ),
-    'other': (
+    "other": (
         (0x00B8, 0x00B8),
         (0x02E5, 0x02EB),
         (0x0558, 0x0558),

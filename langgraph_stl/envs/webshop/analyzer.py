@@ -5,14 +5,17 @@ WebShop's search results come from pyserini, so reproducing its ranking needs th
 ``LowerCaseFilter`` → ``StopFilter`` (Lucene's 33 English stop words) → ``PorterStemFilter``.
 
 The tokenizer is a transcription of the token rules of Lucene 9's ``StandardTokenizerImpl.jflex`` into one regular
-expression over Unicode properties (the ``regex`` module knows Word_Break, Line_Break and the emoji properties) and
-matched leftmost-longest (POSIX), which is how a JFlex scanner picks among its rules. The Porter stemmer is the
-original algorithm with the two "departures" of Porter's reference implementation that Lucene keeps
-(``bli → ble`` and ``logi → log`` in step 2) and Lucene's rule of leaving words of one or two characters alone.
+expression over Unicode properties (the ``regex`` module knows Word_Break, Line_Break and the emoji properties),
+arranged so that it finds the longest match as a JFlex scanner does, with per-code-point corrections for Lucene's
+older Unicode tables (``_lucene_tables.py``). The Porter stemmer is the original algorithm with the two
+"departures" of Porter's reference implementation that Lucene keeps (``bli → ble`` and ``logi → log`` in step 2)
+and Lucene's rule of leaving words of one or two UTF-16 units alone. All of it was checked against Lucene itself
+(tools/lucene_oracle).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -21,17 +24,26 @@ import regex
 from langgraph_stl.envs.webshop._lucene_tables import LUCENE_CLASS_OVERRIDES
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET.
-ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
+_STOP_WORDS = (
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
-    "this to was will with".split()
+    "this to was will with"
 )
+ENGLISH_STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS.split())
 
 # StandardTokenizer.DEFAULT_MAX_TOKEN_LENGTH: the scanner's buffer, so longer words come out in pieces this long.
 MAX_TOKEN_LENGTH = 255
 
 
 def _word_pattern(
-    *, ahletter: str, numeric: str, midletter: str, midnum: str, enl: str, ext: str, hebrew: str = "", katakana: str = ""
+    *,
+    ahletter: str,
+    numeric: str,
+    midletter: str,
+    midnum: str,
+    enl: str,
+    ext: str,
+    hebrew: str = "",
+    katakana: str = "",
 ) -> str:
     """The WORD rule of the JFlex grammar (its NUMERIC, HANGUL and KATAKANA rules match subsets of it).
 
@@ -64,13 +76,15 @@ def _range_class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in ranges)
 
 
-def build_token_pattern(overrides: Mapping[str, tuple[tuple[int, int], ...]] = LUCENE_CLASS_OVERRIDES) -> regex.Pattern[str]:
+def build_token_pattern(
+    overrides: Mapping[str, tuple[tuple[int, int], ...]] = LUCENE_CLASS_OVERRIDES,
+) -> regex.Pattern[str]:
     """All token rules of Lucene's grammar as one pattern.
 
     A JFlex scanner takes the longest match among its rules. This pattern is written so that Python's leftmost-first
     backtracking finds the same match: WORD is tried before EMOJI (a keycap is a prefix of a number: "1\u20e32"),
     and a ZWJ joins the next element of an emoji sequence rather than trailing the current one. POSIX
-    leftmost-longest matching would be exact by construction but is ten times slower.
+    leftmost-longest matching would be exact by construction but is about seven times slower.
 
     ``regex`` knows a newer Unicode than Lucene 9 (Unicode 9.0 word breaks, emoji 11.0 pictographs). ``overrides``
     (code point ranges per Lucene class, measured against Lucene by tools/lucene_oracle) put Lucene's view back:
@@ -151,15 +165,15 @@ def tokenize(text: str) -> list[str]:
 def _split_long(token: str, pattern: regex.Pattern[str]) -> list[str]:
     """Lucene's scanner buffer holds 255 chars: it returns the longest match that fits and rescans after it."""
     pieces: list[str] = []
-    while len(token) > MAX_TOKEN_LENGTH:
-        head = pattern.match(token, 0, MAX_TOKEN_LENGTH)
-        cut = head.end() if head else MAX_TOKEN_LENGTH
-        pieces.append(token[:cut])
-        rest = tokenize(token[cut:])
-        if len(rest) != 1 or len(rest[0]) <= MAX_TOKEN_LENGTH:
-            return pieces + rest
-        token = rest[0]
-    return [*pieces, token]
+    pos = 0
+    while pos < len(token):
+        match = pattern.match(token, pos, pos + MAX_TOKEN_LENGTH)
+        if match and match.end() > pos:
+            pieces.append(match.group())
+            pos = match.end()
+        else:  # the cut left a character no rule starts with: the scanner skips it
+            pos += 1
+    return pieces
 
 
 def _lower(token: str) -> str:
@@ -179,16 +193,24 @@ def _strip_possessive(token: str) -> str:
 
 # Spaces that no token rule can contain (U+202F is absent: Lucene joins words across it). Splitting on them first
 # lets the analysis of each whitespace-free chunk be cached, which makes indexing several times faster.
-_SEPARATORS = regex.compile("[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u205f\u3000]+")
+_SEPARATORS = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u205f\u3000]+")
+
+
+def split_chunks(text: str) -> list[str]:
+    """``text`` cut at separators no token spans; analyzing the chunks one by one gives the terms of the whole."""
+    if text.isascii():  # str.split's ASCII whitespace is exactly the ASCII part of _SEPARATORS
+        return text.split()
+    return [chunk for chunk in _SEPARATORS.split(text) if chunk]
 
 
 def analyze(text: str) -> list[str]:
     """Index/query terms of ``text`` exactly as Anserini's default English analyzer produces them."""
-    return [term for chunk in _SEPARATORS.split(text) if chunk for term in _analyze_chunk(chunk)]
+    return [term for chunk in split_chunks(text) for term in analyze_chunk(chunk)]
 
 
 @lru_cache(maxsize=1 << 18)
-def _analyze_chunk(chunk: str) -> tuple[str, ...]:
+def analyze_chunk(chunk: str) -> tuple[str, ...]:
+    """Terms of a separator-free piece of text (cached: product texts repeat words a lot)."""
     return tuple(filter_tokens(tokenize(chunk)))
 
 

@@ -126,6 +126,20 @@ class BrowserRunner:
             self._thread.join(timeout=10)
 
 
+async def restore(page: Any, url: str, attempts: int = 3) -> None:
+    """Show ``url`` on ``page``; retried because a refused navigation's error page may still be committing."""
+    from playwright.async_api import Error as PlaywrightError
+
+    for attempt in range(attempts):
+        try:
+            await page.goto(url, wait_until="domcontentloaded")
+            return
+        except PlaywrightError:
+            if attempt == attempts - 1:
+                raise
+            await page.wait_for_load_state("domcontentloaded")
+
+
 async def _navigate(page: Any, action: Awaitable[Any], timeout_ms: float) -> None:
     async with page.expect_navigation(wait_until="domcontentloaded", timeout=timeout_ms):
         await action
@@ -162,7 +176,9 @@ async def perform(
         else:  # search_anywhere from a page without a search bar: what the text env's server does
             keywords = parsed.arg.lower().split(" ")
             await page.goto(origin_of(page.url) + urls.search_results_path(state["session"], keywords, 1))
-        return await read_state(page, query=parsed.arg, history=history, option=None, mode=mode)
+        return await read_state(
+            page, query=parsed.arg, history=history, option=None, mode=mode, instruction=state["instruction"]
+        )
     click = episode.resolve_click(state, parsed.arg)
     if click.kind == "option":
         radio = page.locator(f'input[type="radio"][value={_css_string(click.target)}]').first
@@ -182,11 +198,19 @@ async def perform(
         element = page.locator(f"{selector}:text-is({_css_string(click.target)})").first
         await _navigate(page, element.click(**_CLICK), timeout_ms)
     option = click.target if click.kind == "option" else None
-    return await read_state(page, query=state["query"], history=history, option=option, mode=mode)
+    return await read_state(
+        page, query=state["query"], history=history, option=option, mode=mode, instruction=state["instruction"]
+    )
 
 
 async def read_state(
-    page: Any, *, query: str | None, history: list[str], option: str | None, mode: ObservationMode
+    page: Any,
+    *,
+    query: str | None,
+    history: list[str],
+    option: str | None,
+    mode: ObservationMode,
+    instruction: str = "",
 ) -> State:
     """The state of what ``page`` shows now, from its rendered DOM.
 
@@ -194,7 +218,9 @@ async def read_state(
     observation uses) in a tenth of the time.
     """
     html = await page.evaluate("document.documentElement.outerHTML")
-    return episode.make_state(page.url, html, mode=mode, query=query, history=history, clicked_option=option)
+    return episode.make_state(
+        page.url, html, mode=mode, query=query, history=history, clicked_option=option, instruction=instruction
+    )
 
 
 @dataclass
@@ -304,7 +330,7 @@ class WebShopBrowserEnv(WebShopEnvBase):
         try:
             if shown != state["url"]:
                 url = ""
-                await page.goto(state["url"], wait_until="domcontentloaded")
+                await restore(page, state["url"])
                 url = state["url"]
             new = await perform(
                 page,

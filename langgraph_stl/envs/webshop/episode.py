@@ -115,8 +115,12 @@ def make_state(
     query: str | None,
     history: list[str],
     clicked_option: str | None = None,
+    instruction: str = "",
 ) -> State:
-    """The state of the page at ``url`` with content ``html``; ``query`` is the search text that led here."""
+    """The state of the page at ``url`` with content ``html``; ``query`` is the search text that led here.
+
+    ``instruction`` is kept when the page shows none (the done page), so every state of an episode has it.
+    """
     page = parse_page(html)
     fields = path_state(url)
     kind: PageKind = page.kind if page.kind != "other" else fields["kind"]
@@ -141,7 +145,7 @@ def make_state(
         "query": query,
         "history": history,
         "observation": observation,
-        "instruction": page.instruction,
+        "instruction": page.instruction or instruction,
         "clickables": page.click_targets,
         "products": list(page.product_links),
         "option_types": {value: name for name, value in page.options},

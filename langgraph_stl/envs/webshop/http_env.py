@@ -107,9 +107,17 @@ class WebShopEnvBase(Environment):
         self.close()
 
     # -- helpers ----------------------------------------------------------------------------------------------
-    def _state(self, url: str, html: str, *, query: str | None, history: list[str], option: str | None) -> State:
+    def _state(
+        self, url: str, html: str, *, query: str | None, history: list[str], option: str | None, instruction: str = ""
+    ) -> State:
         return episode.make_state(
-            url, html, mode=self.observation_mode, query=query, history=history, clicked_option=option
+            url,
+            html,
+            mode=self.observation_mode,
+            query=query,
+            history=history,
+            clicked_option=option,
+            instruction=instruction,
         )
 
     def _check_reset(self, task_id: str | int) -> str:
@@ -189,11 +197,15 @@ class WebShopHttpEnv(WebShopEnvBase):
             episode.check_search(state, parsed.arg, search_anywhere=self.search_anywhere)
             keywords = parsed.arg.lower().split(" ")  # what the search form's POST + redirect does
             url, html = self._get(urls.search_results_path(state["session"], keywords, 1))
-            return self._state(url, html, query=parsed.arg, history=history, option=None)
+            return self._state(
+                url, html, query=parsed.arg, history=history, option=None, instruction=state["instruction"]
+            )
         click = episode.resolve_click(state, parsed.arg)
         url, html = self._get(click.path)
         option = click.target if click.kind == "option" else None
-        return self._state(url, html, query=state["query"], history=history, option=option)
+        return self._state(
+            url, html, query=state["query"], history=history, option=option, instruction=state["instruction"]
+        )
 
     def close(self) -> None:
         self._client.close()

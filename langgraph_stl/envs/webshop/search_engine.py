@@ -24,24 +24,26 @@ import json
 import math
 import os
 import random
-from collections import Counter, defaultdict
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from langgraph_stl.envs.webshop.analyzer import analyze
-from langgraph_stl.paths import DataNotFoundError, data_dir
+from langgraph_stl.envs.webshop.analyzer import analyze, analyze_chunk, split_chunks
+from langgraph_stl.envs.webshop.catalog import WebShopDataError, document_contents, find_catalog_files, load_catalog
 
 K1 = 0.9
 B = 0.4
 SEARCH_RETURN_N = 50
-DOCUMENT_FILES = ("webshop/documents_1k.jsonl.gz", "webshop/documents.jsonl.gz", "webshop/documents.jsonl")
+PRODUCT_WINDOW = 10  # results per page
 
 F32 = np.float32
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -122,42 +124,47 @@ class SearchEngine:
 
     def __init__(self, documents: Iterable[tuple[str, str]], *, k1: float = K1, b: float = B) -> None:
         ids: list[str] = []
-        postings: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)
+        term_ids: dict[str, int] = {}
+        token_terms: list[int] = []  # the term id of every indexed token, document after document
         lengths: list[int] = []
+        chunk_terms: dict[str, list[int]] = {}  # term ids of each distinct whitespace-free chunk seen
         for doc_id, contents in documents:
-            terms = analyze(contents)
-            index = len(ids)
+            start = len(token_terms)
+            for chunk in split_chunks(contents):
+                tids = chunk_terms.get(chunk)
+                if tids is None:
+                    tids = chunk_terms[chunk] = [term_ids.setdefault(t, len(term_ids)) for t in analyze_chunk(chunk)]
+                token_terms.extend(tids)
             ids.append(doc_id)
-            lengths.append(len(terms))
-            for term, tf in Counter(terms).items():
-                postings[term].append((index, tf))
+            lengths.append(len(token_terms) - start)
         if len(set(ids)) != len(ids):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
-            raise ValueError(f"document ids must be unique; repeated: {dupes}")
+            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+            raise ValueError(f"document ids must be unique; repeated: {dupes[:5]}{' ...' if len(dupes) > 5 else ''}")
         self.ids = ids
         self.k1, self.b = k1, b
-        n_docs = len(ids)
+        n_docs, n_terms = len(ids), len(term_ids)
         # Lucene's statistics count only documents whose field has at least one term.
         self.doc_count = sum(1 for n in lengths if n > 0)
-        sum_ttf = sum(lengths)
-        self.avgdl = F32(sum_ttf / self.doc_count) if self.doc_count else F32(1)
+        self.avgdl = F32(sum(lengths) / self.doc_count) if self.doc_count else F32(1)
         norms = np.fromiter((int_to_byte4(n) for n in lengths), dtype=np.uint8, count=n_docs)
-        # The per-document factor tf is multiplied by: cache[norm] of BM25Similarity, looked up once at build time.
+        # The factor tf is multiplied by in BM25Scorer: the norm cache entry of each document, looked up once here.
         self._doc_norm_inverse = norm_cache(self.avgdl, k1, b)[norms]
         # Tie-break rank: Java compares Strings by UTF-16 code units, which UTF-16-BE byte order reproduces.
         order = sorted(range(n_docs), key=lambda i: ids[i].encode("utf-16-be"))
         self._id_rank = np.empty(n_docs, dtype=np.int64)
         self._id_rank[order] = np.arange(n_docs)
 
-        self._term_ids = {term: t for t, term in enumerate(postings)}
-        sizes = np.fromiter((len(p) for p in postings.values()), dtype=np.int64, count=len(postings))
-        self._offsets = np.zeros(len(postings) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=self._offsets[1:])
-        flat = [pair for plist in postings.values() for pair in plist]
-        pairs = np.array(flat, dtype=np.int64).reshape(-1, 2)
-        self._post_docs = pairs[:, 0].astype(np.int32)
-        self._post_tfs = pairs[:, 1].astype(F32)
-        self._idf = np.array([lucene_idf(int(s), self.doc_count) for s in sizes], dtype=F32)
+        # Postings: one (term, doc) key per token, counted and sorted by term then document in one np.unique.
+        tokens = np.array(token_terms, dtype=np.int64) * max(n_docs, 1)
+        tokens += np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        keys, tfs = np.unique(tokens, return_counts=True)
+        self._post_docs = (keys % max(n_docs, 1)).astype(np.int32)
+        self._post_tfs = tfs.astype(F32)
+        doc_freqs = np.bincount(keys // max(n_docs, 1), minlength=n_terms)
+        self._offsets = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(doc_freqs, out=self._offsets[1:])
+        self._term_ids = term_ids
+        self._idf = np.array([lucene_idf(int(df), self.doc_count) for df in doc_freqs.tolist()], dtype=F32)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -187,10 +194,12 @@ class SearchEngine:
             score_parts.append(part)
         if len(clauses) == 1:
             return doc_parts[0].astype(np.int64), score_parts[0]
-        all_docs = np.concatenate(doc_parts)
-        # BooleanScorer sums clause scores in double, then rounds to float.
-        totals = np.bincount(all_docs, weights=np.concatenate(score_parts).astype(np.float64), minlength=len(self.ids))
-        matched = np.unique(all_docs).astype(np.int64)
+        # BooleanScorer sums clause scores in double, then rounds to float. Every clause score is positive, so the
+        # matching documents are exactly those with a non-zero total.
+        totals = np.bincount(
+            np.concatenate(doc_parts), weights=np.concatenate(score_parts).astype(np.float64), minlength=len(self.ids)
+        )
+        matched = np.flatnonzero(totals)
         return matched, totals[matched].astype(F32)
 
     def scores(self, query: str) -> dict[str, float]:
@@ -231,30 +240,39 @@ def read_documents(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
                 record = json.loads(line)
                 yield str(record["id"]), str(record["contents"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a pyserini document line with 'id' and 'contents'") from exc
+                raise WebShopDataError(f"{path}:{lineno}: not a pyserini document with 'id' and 'contents'") from exc
 
 
-def find_documents(data_dir_override: str | os.PathLike[str] | None = None) -> Path:
-    """The catalogue file: ``webshop/documents_1k.jsonl.gz``, else ``documents.jsonl(.gz)``, in the data dir."""
-    root = data_dir(data_dir_override)
-    for rel in DOCUMENT_FILES:
-        if (root / rel).exists():
-            return root / rel
-    raise DataNotFoundError(
-        f"no WebShop catalogue under {root} (looked for {', '.join(DOCUMENT_FILES)}): run `stl data fetch` or set "
-        "STL_DATA_DIR"
-    )
+def catalog_documents(
+    data_dir: str | os.PathLike[str] | None = None, *, catalog: str | os.PathLike[str] | None = None
+) -> list[tuple[str, str]]:
+    """(asin, indexed text) of the WebShop catalogue that :func:`~.catalog.find_catalog_files` picks.
+
+    A ``documents.jsonl`` supplies the exact ``contents`` pyserini indexed; a raw ``items_shuffle*.json`` catalogue
+    gets the text WebShop's ``convert_product_file_format.py`` would write for it.
+    """
+    files = find_catalog_files(data_dir, catalog=catalog)
+    if files.is_documents:
+        return list(read_documents(files.catalog))
+    return [(p["asin"], document_contents(p)) for p in load_catalog(catalog=files.catalog)]
+
+
+_LOAD_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: Path, mtime_ns: int) -> SearchEngine:
-    return SearchEngine(read_documents(path))
+def _load_cached(path: Path, stamp: tuple[int, int]) -> SearchEngine:
+    return SearchEngine(catalog_documents(catalog=path))
 
 
-def load_search_engine(data_dir: str | os.PathLike[str] | None = None) -> SearchEngine:
-    """The search engine over the WebShop catalogue in ``data_dir`` (default: the project data dir); cached."""
-    path = find_documents(data_dir)
-    return _load_cached(path, path.stat().st_mtime_ns)
+def load_search_engine(
+    data_dir: str | os.PathLike[str] | None = None, *, catalog: str | os.PathLike[str] | None = None
+) -> SearchEngine:
+    """The search engine over the WebShop catalogue (default: the project data dir's); cached per file version."""
+    path = find_catalog_files(data_dir, catalog=catalog).catalog
+    st = path.stat()
+    with _LOAD_LOCK:  # concurrent first calls (server threads) build the index once
+        return _load_cached(path, (st.st_mtime_ns, st.st_size))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -292,6 +310,13 @@ def top_asins_from_keywords(
         return [p["asin"] for p in products if p.get("query") == query]
     known = {p["asin"] for p in products}
     return [asin for asin, _ in engine.search(" ".join(keywords), k=SEARCH_RETURN_N) if asin in known]
+
+
+def results_page(results: Sequence[T], page: int) -> list[T]:
+    """Page ``page`` (1-based) of a result list, 10 per page; past the end it is empty, as in WebShop."""
+    if page < 1:
+        raise ValueError(f"page must be >= 1, got {page}")
+    return list(results[(page - 1) * PRODUCT_WINDOW : page * PRODUCT_WINDOW])
 
 
 def format_results(results: Sequence[tuple[str, float]], *, as_json: bool = False) -> str:

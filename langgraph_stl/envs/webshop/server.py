@@ -58,6 +58,8 @@ class WebShopError(Exception):
 
 @dataclass
 class Session:
+    """Server-side state of a session: only its goal and whether it bought (navigation state lives in URLs)."""
+
     goal: Goal
     done: bool = False
     reward: float | None = None

@@ -110,7 +110,7 @@ _EMPTY_ELEMENTS = frozenset(
     }
 )
 _PRESERVE_WHITESPACE = frozenset({"pre", "textarea"})
-_ASCII_SPACES = frozenset("\x20\x0a\x09\x0c\x0d")
+_ASCII_SPACES = "\x20\x0a\x09\x0c\x0d"
 
 
 class _Element:
@@ -143,6 +143,8 @@ class _Extractor(HTMLParser):
         self.has_search_bar = False
         self.instruction: _Element | None = None
         self.in_instruction = 0
+        self.preserve = 0  # open <pre>/<textarea> elements
+        self.collecting = 0  # open elements whose text is collected
 
     # -- bs4's BeautifulSoup.endData / pushTag / _popToTag ----------------------------------------------------
     def end_data(self, comment: bool = False) -> None:
@@ -150,15 +152,16 @@ class _Extractor(HTMLParser):
             return
         text = "".join(self.data)
         self.data = []
-        if not any(e.name in _PRESERVE_WHITESPACE for e in self.stack) and all(c in _ASCII_SPACES for c in text):
+        if not self.preserve and not text.strip(_ASCII_SPACES):
             text = "\n" if "\n" in text else " "
         if comment:
             return
         parent = self.stack[-1] if self.stack else None
         parent_name = parent.name if parent is not None else "[document]"
-        for element in self.stack:
-            if element.collect is not None:
-                element.collect.append(text)
+        if self.collecting:
+            for element in self.stack:
+                if element.collect is not None:
+                    element.collect.append(text)
         if parent_name not in _IGNORED_PARENTS:
             self.nodes.append(TextNode(text, parent_name, parent is not None and parent.classes == ["product-link"]))
 
@@ -166,10 +169,18 @@ class _Extractor(HTMLParser):
         for i in range(len(self.stack) - 1, -1, -1):
             if self.stack[i].name == name:
                 for element in self.stack[i:]:
-                    if element.attrs.get("id") == "instruction-text":
-                        self.in_instruction -= 1
+                    self._count(element, -1)
                 del self.stack[i:]
                 return
+
+    def _count(self, element: _Element, delta: int) -> None:
+        """Keep the open-element counters that spare ``end_data`` a walk over the stack."""
+        if element.attrs.get("id") == "instruction-text":
+            self.in_instruction += delta
+        if element.name in _PRESERVE_WHITESPACE:
+            self.preserve += delta
+        if element.collect is not None:
+            self.collecting += delta
 
     # -- bs4's BeautifulSoupHTMLParser handlers ---------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]], empty: bool = True) -> None:
@@ -189,8 +200,7 @@ class _Extractor(HTMLParser):
         if tag == "h4" and self.in_instruction and self.instruction is None:
             element.collect = []
             self.instruction = element
-        if values.get("id") == "instruction-text":
-            self.in_instruction += 1
+        self._count(element, +1)
         self.stack.append(element)
         if empty and tag in _EMPTY_ELEMENTS:
             self.handle_endtag(tag, check_closed=False)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from langgraph_stl.envs.base import State
 from langgraph_stl.envs.webshop import urls
-from langgraph_stl.envs.webshop.browser_env import BrowserRunner, origin_of, perform, read_state
+from langgraph_stl.envs.webshop.browser_env import BrowserRunner, origin_of, perform, read_state, restore
 from langgraph_stl.envs.webshop.episode import OBSERVATION_MODES, InvalidAction, ObservationMode
 
 
@@ -69,6 +69,8 @@ class WebShopToolkit:
             self.state = await read_state(self._page, query=None, history=[], option=None, mode=self.observation_mode)
 
     async def _act(self, action: str) -> str:
+        from playwright.async_api import Error as PlaywrightError
+
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:  # one page: tool calls of this session run one at a time
@@ -86,13 +88,14 @@ class WebShopToolkit:
                 )
             except InvalidAction as err:
                 return f"{err}\n\n{self.state['observation']}"
-            except Exception:
-                if not self._blocked:
-                    raise
-                await self._page.goto(self.state["url"], wait_until="domcontentloaded")
-                return f"Refused: {action} would leave {self.origin} (to {self._blocked[0]}); navigation is restricted."
+            except PlaywrightError as err:
+                await restore(self._page, self.state["url"])  # back to the last good page
+                if self._blocked:
+                    target = self._blocked[0]
+                    return f"Refused: {action} would leave {self.origin} (to {target}); navigation is restricted."
+                return f"Error: the browser failed ({err}); still on:\n\n{self.state['observation']}"
             if origin_of(self._page.url) != self.origin:  # defensive: never report a foreign page
-                await self._page.goto(self.state["url"], wait_until="domcontentloaded")
+                await restore(self._page, self.state["url"])
                 return f"Refused: {action} left {self.origin}; navigation is restricted."
             return str(self.state["observation"])
 
