@@ -67,13 +67,6 @@ def path_to(nodes: dict[str, NodeDict], node_id: str) -> list[tuple[str, str]]:
     return steps[::-1]
 
 
-def _root_of(nodes: dict[str, NodeDict], node_id: str) -> NodeDict:
-    node = nodes[node_id]
-    while node["parent"] is not None:
-        node = nodes[node["parent"]]
-    return node
-
-
 def _new_node(
     node_id: str, parent: str | None, rollout: int, depth: int, action: str | None, obs: str, state: Any, terminal: bool
 ) -> NodeDict:

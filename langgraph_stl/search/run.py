@@ -47,8 +47,9 @@ async def arun_search(
 ) -> dict[str, Any]:
     """Search task ``task_id``; returns the graph's result plus ``tokens``, ``wall_time_s`` and true rewards.
 
-    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped. Errors of
-    the task itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
+    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped (the tree and
+    counters come from the checkpoint; ``tokens`` and ``wall_time_s`` cover this process only). Errors of the task
+    itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
     """
     ctx = SearchContext.from_any(context)
     usage = TokenUsageCallback()
