@@ -270,3 +270,24 @@ async def test_mcts_backs_up_values_and_explores_by_uct() -> None:
     assert nodes["r0"]["visits"] == 3
     assert nodes["r0.0"]["visits"] == 2 and nodes["r0.0"]["value_sum"] == pytest.approx(0.6)
     assert out["result"]["expansions"] == 3
+
+
+def test_run_search_calls_share_one_event_loop() -> None:
+    """Clients cached across calls (langchain-openai's async pool) stay valid: every sync call uses the same loop."""
+    from langgraph_stl.search import run_search
+
+    loops: set[int] = set()
+
+    def respond(prompt: str, k: int) -> str:
+        return score(5)
+
+    class LoopRecorder(ScriptedChatModel):
+        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+            loops.add(id(asyncio.get_running_loop()))
+            return await super()._agenerate(messages, stop, run_manager, **kw)
+
+    value = ValueModel(LoopRecorder(responder=respond))
+    for _ in range(2):
+        result = run_search(TreeEnv(), EnumeratePolicy(), value, "t0", context=SearchContext(n_rollouts=1, depth=1))
+        assert result["error"] is None
+    assert len(loops) == 1

@@ -11,6 +11,7 @@ environment's ``true_reward`` on each final leaf, for display, under clearly lab
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -90,9 +91,20 @@ async def arun_search(
     return result
 
 
+_RUNNERS = threading.local()
+
+
 def run_search(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Synchronous :func:`arun_search` (not from inside a running event loop)."""
-    return asyncio.run(arun_search(*args, **kwargs))
+    """Synchronous :func:`arun_search` (not from inside a running event loop).
+
+    Successive calls in one thread share one event loop: async HTTP clients that chat models cache across calls
+    (langchain-openai keeps a process-wide pool) stay bound to a live loop, so searching many tasks in a row works.
+    """
+    runner = getattr(_RUNNERS, "runner", None)
+    if runner is None:
+        runner = _RUNNERS.runner = asyncio.Runner()
+    result: dict[str, Any] = runner.run(arun_search(*args, **kwargs))
+    return result
 
 
 def _failed(task_id: str, algorithm: str, error: str | None, usage: TokenUsageCallback, start: float) -> dict[str, Any]:
