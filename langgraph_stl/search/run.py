@@ -76,7 +76,7 @@ async def arun_search(
                 on_event(cast(dict[str, Any], chunk))
             elif mode == "values":
                 final = cast(dict[str, Any], chunk)
-    except (InvalidTaskError, ValueError, TypeError) as exc:
+    except (InvalidTaskError, ValueError, TypeError, ImportError) as exc:
         return _failed(task_id, algorithm, f"{type(exc).__name__}: {exc}", usage, start)
     wall = time.perf_counter() - start
     result = dict(final.get("result") or {})
