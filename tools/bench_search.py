@@ -136,10 +136,11 @@ def _webshop_items(k: int) -> list[Any]:
     return [ValueItem(trajectory, f"click[option {i}]", observation) for i in range(k)]
 
 
-def bench_embedded(k: int, max_tokens: int) -> dict[str, Any]:
+def bench_embedded(k: int, max_tokens: int, threads: int | None) -> dict[str, Any]:
     from langgraph_stl.models import load_chat_model
 
-    model = load_chat_model("smollm2", temperature=1.0, max_tokens=max_tokens)
+    extra = {} if threads is None else {"threads": threads}
+    model = load_chat_model("smollm2", temperature=1.0, max_tokens=max_tokens, **extra)
     items = _webshop_items(k)
     generate = ValueModel(model)
     logits = ValueModel(model, mode="logits")
@@ -162,6 +163,7 @@ def bench_embedded(k: int, max_tokens: int) -> dict[str, Any]:
     prompt_chars = len(generate.prompt("webshop", items[0]))
     return {
         "k": k,
+        "llama_threads": threads or "default (all cores)",
         "prompt_chars": prompt_chars,
         "max_tokens": max_tokens,
         "one_at_a_time_evals_per_s": round(k / seq, 3),
@@ -178,6 +180,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="(b) repetitions (median reported)")
     parser.add_argument("--k", type=int, default=5, help="(c) siblings")
     parser.add_argument("--max-tokens", type=int, default=48, help="(c) value generation cap")
+    parser.add_argument("--threads", type=int, default=None, help="(c) llama.cpp threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     which = set(args.only.split(","))
@@ -192,7 +195,11 @@ def main() -> None:
     if "b" in which:
         out["b_overhead"] = {"load_before": _load(), **bench_overhead(args.repeats), "load_after": _load()}
     if "c" in which:
-        out["c_embedded"] = {"load_before": _load(), **bench_embedded(args.k, args.max_tokens), "load_after": _load()}
+        out["c_embedded"] = {
+            "load_before": _load(),
+            **bench_embedded(args.k, args.max_tokens, args.threads),
+            "load_after": _load(),
+        }
     print(json.dumps(out, indent=None if args.json else 2))
 
 
