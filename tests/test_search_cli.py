@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 ORACLE = "py:tests.fakes:game24_oracle_model"
@@ -28,6 +30,7 @@ def test_search_json_has_the_documented_keys() -> None:
     assert result["tokens"]["oracle"]["calls"] == result["value_calls"]
 
 
+@pytest.mark.slow
 def test_search_report_labels_the_true_reward_and_bad_input_fails_cleanly() -> None:
     out = _stl("--task", "900", "--policy", "enumerate", "--value", ORACLE, "--width", "40", "--rollouts", "1",
                "--value-samples", "1")  # fmt: skip
