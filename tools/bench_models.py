@@ -171,6 +171,7 @@ def bench_hf_conversion() -> float:
 
 
 def bench_hf(seed: int) -> tuple[list[Row], dict[str, float]]:
+    from langchain_core.language_models import LanguageModelInput
     from langchain_core.messages import HumanMessage
 
     from langgraph_stl.models import embedded_hf_folder
@@ -191,9 +192,11 @@ def bench_hf(seed: int) -> tuple[list[Row], dict[str, float]]:
     rows: list[Row] = []
     for size in (1, 4, 8):
         with console.status(f"transformers: generation, batch {size}"):
-            prompts = [f"Write a long story about a {filler(3, seed + 7 * size + i)}." for i in range(size)]
+            stories: list[LanguageModelInput] = [
+                f"Write a long story about a {filler(3, seed + 7 * size + i)}." for i in range(size)
+            ]
             start = time.perf_counter()
-            replies = model.batch(prompts)
+            replies = model.batch(stories)
             wall = time.perf_counter() - start
         usage = [r.usage_metadata for r in replies if r.usage_metadata]
         rows.append(
@@ -212,10 +215,10 @@ def bench_hf(seed: int) -> tuple[list[Row], dict[str, float]]:
         )
     for size in (1, 4, 8):
         with console.status(f"transformers: prompt processing, batch {size}"):
-            prompts = [[HumanMessage(f"{filler(300, seed + 31 * size + i)}\nValue?")] for i in range(size)]
-            tokens = sum(len(model.encode(model.prompt_text(p))) for p in prompts)
+            chats = [[HumanMessage(f"{filler(300, seed + 31 * size + i)}\nValue?")] for i in range(size)]
+            tokens = sum(len(model.encode(model.prompt_text(c))) for c in chats)
             start = time.perf_counter()
-            next_token_logprobs(model, prompts, "Value:", top_k=5)
+            next_token_logprobs(model, chats, "Value:", top_k=5)
             wall = time.perf_counter() - start
         rows.append(
             Row(
