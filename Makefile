@@ -22,8 +22,8 @@ test: setup
 	@$(VENV)/bin/python -m pytest -q -rfEs
 
 lint: setup
-	$(VENV)/bin/ruff check langgraph_stl graphs tools tests
-	$(VENV)/bin/ruff format --check langgraph_stl graphs tools tests
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 bench: setup
