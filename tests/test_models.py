@@ -154,19 +154,19 @@ def test_conversion_crash_leaves_no_cache(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_default_threads_follow_env_and_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    from langgraph_stl.models import server
+    from langgraph_stl.models import threads
 
-    monkeypatch.setenv(server.THREADS_ENV, "3")
-    assert server.default_threads() == 3
-    monkeypatch.setenv(server.THREADS_ENV, "many")
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.default_threads() == 3
+    monkeypatch.setenv(threads.THREADS_ENV, "many")
     with pytest.raises(ValueError, match="positive integer"):
-        server.default_threads()
-    monkeypatch.delenv(server.THREADS_ENV)
-    monkeypatch.setattr(server.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(server.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
-    assert server.default_threads() == 5
-    monkeypatch.setattr(server.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
-    assert server.default_threads() == 1
+        threads.default_threads()
+    monkeypatch.delenv(threads.THREADS_ENV)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert threads.default_threads() == 5
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
+    assert threads.default_threads() == 1
 
 
 def test_threads_do_not_split_the_server_registry() -> None:

@@ -29,29 +29,10 @@ __all__ = [
     "ManagedLlamaServer",
     "ServerConfig",
     "close_all_servers",
-    "default_threads",
     "get_server",
 ]
 
 STARTUP_TIMEOUT_S = 120.0
-THREADS_ENV = "STL_LLAMACPP_THREADS"
-
-
-def default_threads() -> int:
-    """Worker threads for a new server: ``$STL_LLAMACPP_THREADS``, else the cores left idle by the current load.
-
-    llama.cpp's threads meet at a barrier after every matrix product, so a single descheduled thread stalls all
-    of them: on a 2-core machine at load 15, 2 threads generated 1-4 tokens/s and 1 thread 45 tokens/s (see
-    docs/BENCHMARKS.md). Sizing to the idle cores at start-up avoids that collapse on shared machines.
-    """
-    configured = os.environ.get(THREADS_ENV)
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {configured!r}") from None
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, cores - round(os.getloadavg()[0])))
 
 
 class LlamaServerError(RuntimeError):
