@@ -283,7 +283,8 @@ def render(rows: list[Row], startups: dict[int, list[float]], times: dict[str, f
 
 def write_section(path: Path, body: str) -> None:
     text = path.read_text()
-    pattern = re.compile(r"(## Models \(`tools/bench_models.py`\)\n\n)(.*?)(?=\n## )", re.S)
+    # The generated table replaces everything up to a hand-written "### Notes" subsection (kept) or the next section.
+    pattern = re.compile(r"(## Models \(`tools/bench_models.py`\)\n\n)(.*?)(?=\n### Notes|\n## )", re.S)
     if not pattern.search(text):
         raise SystemExit(f"no '## Models (`tools/bench_models.py`)' section in {path}")
     path.write_text(pattern.sub(lambda m: m.group(1) + body + "\n", text, count=1))
