@@ -119,7 +119,7 @@ def test_digit_expected_score() -> None:
     assert vq.digit_expected_score({"5": half, "1": half}, None) == pytest.approx(0.3)
     assert vq.digit_expected_score({"5": half, "1": half}, {"0": 0.0}) == pytest.approx(0.75)  # "1" then "0" = 10
     assert vq.digit_expected_score({"0": half, "4": half}, None) == pytest.approx(0.2)  # "0.00" counts as 0
-    assert vq.digit_expected_score({"the": 0.0}, None) is None
+    assert vq.digit_expected_score({"the": 0.0, "²": 0.0}, None) is None
 
 
 def test_digit_logits_value_asks_the_second_question_only_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,6 +68,9 @@ class Manifest:
         return bool(self.data["steps"].get(step, {}).get("done"))
 
     def mark(self, step: str, **info: Any) -> None:
+        """Record ``step`` as done, merged into the file's current steps (another stage may have written it)."""
+        if self.path.is_file():
+            self.data["steps"] = {**json.loads(self.path.read_text())["steps"], **self.data["steps"]}
         self.data["steps"][step] = {"done": True, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **info}
         self.save()
 
@@ -239,7 +242,7 @@ def stl_iteration(args: argparse.Namespace, env: Game24Env, p: dict[str, Any], m
             "--loss",
             args.loss,
         ]
-        _run(cmd, args.out / "train.log")
+        _run(cmd, args.out / "train.log", {"OMP_NUM_THREADS": "1"})  # 1 thread: the CPU is oversubscribed
         summary = json.loads((it / "model" / "train_summary.json").read_text())
         m.mark(f"train.{k}", seconds=time.perf_counter() - start, summary=summary, load=_load())
     if not m.done(f"export.{k}"):

@@ -324,7 +324,7 @@ def digit_expected_score(first: dict[str, float], after_one: dict[str, float] | 
     probs: dict[int, float] = {}
     for token, logprob in first.items():
         text = token.strip()
-        if len(text) == 1 and text.isdigit():
+        if len(text) == 1 and text in "0123456789":  # not str.isdigit: "²" is a digit to it
             probs[int(text)] = probs.get(int(text), 0.0) + math.exp(logprob)
     total = sum(probs.values())
     if total <= 0:
@@ -373,10 +373,11 @@ VALUE_SPEC_ENV = "STL_EXP_VALUE"
 """Environment variable read by :func:`digit_value`: the value spec (``smollm2`` or ``stl:smollm2+lora=X.gguf``)."""
 
 
-def load_digit_value(spec: str, *, n_parallel: int = 1, threads: int = 2) -> DigitLogitsValue:
-    """A :class:`DigitLogitsValue` over a model spec (``stl:`` prefix = fine-tuned format), with a small llama.cpp
-    server (``n_parallel`` slots, ``threads`` threads): one slot keeps the shared prompt prefix cached across
-    sequential requests, which measured faster than two slots on the loaded 2-core machine (docs/RESULTS.md)."""
+def load_digit_value(spec: str, *, n_parallel: int = 1, threads: int = 1) -> DigitLogitsValue:
+    """A :class:`DigitLogitsValue` over a model spec (``stl:`` prefix = fine-tuned format) on a small llama.cpp
+    server. Defaults measured on the oversubscribed 2-core machine: one thread (llama.cpp's spinning workers
+    compete with each other otherwise; docs/BENCHMARKS.md measured 19x) and one slot, which keeps the shared prompt
+    prefix cached across sequential requests."""
     from langgraph_stl.models import load_chat_model
     from langgraph_stl.models.loader import parse_spec
 
