@@ -413,8 +413,8 @@ def _plots(args: argparse.Namespace, acc: dict[str, Any], aucs: dict[str, Any], 
             if a:
                 xs.append(k)
                 ys.append(100 * a["value_selected"])
-                lo.append(100 * (a["value_selected"] - a["value_selected_ci"][0]))
-                hi.append(100 * (a["value_selected_ci"][1] - a["value_selected"]))
+                lo.append(max(0.0, 100 * (a["value_selected"] - a["value_selected_ci"][0])))  # float round-off
+                hi.append(max(0.0, 100 * (a["value_selected_ci"][1] - a["value_selected"])))
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt=style, capsize=3, label=f"STL V_k, {split} puzzles")
         for name, color in (("random", "grey"), ("solver-oracle", "green")):
