@@ -338,6 +338,38 @@ def _selected_success(task: dict[str, Any]) -> bool:
     return bool(best["true_reward"] >= 1.0)
 
 
+def _label_stats(path: Path) -> dict[str, Any]:
+    """How informative an iteration's STL labels are, judged by the solver (evaluation only): is the state and the
+    successor that V_{k-1} picked as best still solvable, against the solvable share of all legal successors?"""
+    import re
+
+    env = Game24Env()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    look = [r for r in rows if r["kind"] == "lookahead"]
+    parent = best = 0
+    share = 0.0
+    for r in look:
+        numbers = re.findall(r"(?m)^Left: (.*)$", r["prompt"])[-1].split()
+        kids = env.legal_actions({"task_id": "", "puzzle": [], "numbers": numbers, "history": []})
+        share += sum(vq.solvable(_left(a)) for a in kids) / len(kids)
+        parent += vq.solvable(numbers)
+        best += vq.solvable(_left(r["extra"]["best_action"]))
+    terminal = [r for r in rows if r["kind"] == "terminal"]
+    return {
+        "lookahead": len(look),
+        "parent_solvable": parent,
+        "best_solvable": best,
+        "legal_solvable_share": share / len(look) if look else 0.0,
+        "terminal": len(terminal),
+        "terminal_24": sum(vq.solvable(_left(r["prompt"].rsplit("Current Action: ", 1)[1])) for r in terminal),
+    }
+
+
+def _left(action: str) -> list[str]:
+    """The numbers left after an enumerated action ``"a op b = c (left: ...)"``."""
+    return action.rsplit("(left:", 1)[1].split(")")[0].split()
+
+
 def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
     import matplotlib
 
@@ -365,7 +397,9 @@ def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
                 / max(1, len(labels) - sum(labels)),
             }
         aucs[path.stem] = per
-    summary = {"plan": {k: v for k, v in p.items() if not k.endswith("_states")}, "accuracy": acc, "auc": aucs}
+    label_stats = {path.parent.name: _label_stats(path) for path in sorted(args.out.glob("iter_*/data.jsonl"))}
+    summary: dict[str, Any] = {"plan": {k: v for k, v in p.items() if not k.endswith("_states")}}
+    summary |= {"accuracy": acc, "auc": aucs, "labels": label_stats}
     summary["steps"] = m.data["steps"]
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = ["| condition | split | tasks | value-selected success [95% Wilson] | beam-any success [95% Wilson] |"]
@@ -389,6 +423,14 @@ def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
                 f"| {model} | {split} | {depth} | {r['n']} ({r['positives']}) | {text} "
                 f"| {r['mean_value_pos']:.3f} / {r['mean_value_neg']:.3f} |"
             )
+    lines += ["", "| data | lookahead targets | current state solvable | best successor solvable | "]
+    lines[-1] += "solvable share of all legal successors (mean) | terminal targets | terminal targets = 24 |"
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, st in label_stats.items():
+        lines.append(
+            f"| {name} | {st['lookahead']} | {st['parent_solvable']} | {st['best_solvable']} "
+            f"| {st['legal_solvable_share']:.1%} | {st['terminal']} | {st['terminal_24']} |"
+        )
     (args.out / "tables.md").write_text("\n".join(lines) + "\n")
     console.print("\n".join(lines))
     _plots(args, acc, aucs, plt)
