@@ -452,7 +452,7 @@ def _plots(args: argparse.Namespace, acc: dict[str, Any], aucs: dict[str, Any], 
         xs, ys, lo, hi = [], [], [], []
         for k in ks:
             a = acc.get(f"V{k}_{split}")
-            if a:
+            if a and a["finished"] == a["tasks"]:  # a partial run would plot its missing tasks as failures
                 xs.append(k)
                 ys.append(100 * a["value_selected"])
                 lo.append(max(0.0, 100 * (a["value_selected"] - a["value_selected_ci"][0])))  # float round-off
@@ -466,7 +466,7 @@ def _plots(args: argparse.Namespace, acc: dict[str, Any], aucs: dict[str, Any], 
     ax.set_xlabel("STL iteration k (0 = base V0)")
     ax.set_ylabel("BFS success, value-selected (%)")
     ax.set_xticks(ks or [0])
-    ax.set_title(f"Game of 24, BFS b={args.breadth}, SmolLM2-135M value")
+    ax.set_title(f"Game of 24, BFS b={args.breadth}, SmolLM2-135M value (finished runs only)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out / "game24_accuracy.png", dpi=120)
