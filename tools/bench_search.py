@@ -156,10 +156,12 @@ def bench_embedded(k: int, max_tokens: int, threads: int | None) -> dict[str, An
             await vm.aevaluate("webshop", [item], n_samples=1)
         return time.perf_counter() - start
 
-    asyncio.run(concurrent(generate))  # warm-up: server start, first prompt cached
-    seq = asyncio.run(one_at_a_time(generate))
-    conc = asyncio.run(concurrent(generate))
-    logit = asyncio.run(concurrent(logits))
+    async def measure() -> tuple[float, float, float]:
+        # one event loop for all: the model's async HTTP pool is bound to the loop that opened it
+        await concurrent(generate)  # warm-up: server start, every slot's prompt cache filled
+        return await one_at_a_time(generate), await concurrent(generate), await concurrent(logits)
+
+    seq, conc, logit = asyncio.run(measure())
     prompt_chars = len(generate.prompt("webshop", items[0]))
     return {
         "k": k,
