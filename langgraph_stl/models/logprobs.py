@@ -35,7 +35,11 @@ def next_token_logprobs(
     """
     if _is_hf(model, top_k):
         return _hf_logprobs(model, prompts, assistant_prefix, top_k)
-    return asyncio.run(_server_logprobs(model, prompts, assistant_prefix, top_k))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: run the concurrent requests in a private one
+        return asyncio.run(_server_logprobs(model, prompts, assistant_prefix, top_k))
+    raise RuntimeError("next_token_logprobs was called inside a running event loop: await anext_token_logprobs instead")
 
 
 async def anext_token_logprobs(
