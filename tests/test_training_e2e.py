@@ -27,8 +27,8 @@ def test_one_stl_iteration_on_game24_with_smollm2(tmp_path: Path) -> None:
         sys.executable, "-m", "langgraph_stl", "improve", "--env", "game24", "--out", str(out),
         "--policy", "enumerate:shuffle", "--value", "smollm2", "--base", "smollm2",
         "--train-tasks", "0", "--eval-tasks", "900", "--no-baseline",
-        "--beam", "1", "--explore", "0", "--width", "2", "--depth", "3", "--value-samples", "1", "--value-mode", "logits",
-        "--max-steps", "2", "--batch-size", "2", "--max-length", "1024",
+        "--beam", "1", "--explore", "0", "--width", "2", "--depth", "3", "--value-samples", "1",
+        "--value-mode", "logits", "--max-steps", "2", "--batch-size", "2", "--max-length", "1024",
     ]  # fmt: skip
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
