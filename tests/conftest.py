@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_DATA = next(
+    (p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data")) if p.exists()),
+    REPO.parent / "shared" / "data",
+)
 
 if "STL_DATA_DIR" not in os.environ and DEFAULT_DATA.exists():
     os.environ["STL_DATA_DIR"] = str(DEFAULT_DATA)
+# Derived artefacts (converted models, prepared WebShop caches) stay inside the checkout, not the user cache.
+os.environ.setdefault("STL_CACHE_DIR", str(REPO / ".stl-test-cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")

@@ -8,17 +8,19 @@ and resumed runs see the same answers.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult
 
@@ -209,3 +211,122 @@ def path_value_responder(values: dict[str, float], default: float = 1.0, *, stl:
         return fmt(values.get(key, default))
 
     return respond
+
+
+class FakeShopEnv(Environment):
+    """A miniature WebShop with LATS-style observations: search page → 7 results (5 products, Back, Next) → item
+    page with color options → Buy Now. ``true_reward`` is 1 for product ``B002`` bought in blue."""
+
+    name = "webshop"
+    PRODUCTS = ("B001", "B002", "B003", "B004", "B005")
+
+    def __init__(self, *, forbid_true_reward: bool = False) -> None:
+        self.forbid_true_reward = forbid_true_reward
+
+    def reset(self, task_id: str) -> State:
+        return {"page": "search", "asin": None, "color": None, "instruction": "i want blue shoes under 20 dollars"}
+
+    def legal_actions(self, state: State) -> list[str] | None:
+        page = state["page"]
+        if page == "search":
+            return None
+        if page == "results":
+            return ["click[Back to Search]", "click[Next >]", *(f"click[{p}]" for p in self.PRODUCTS)]
+        if page == "item":
+            return ["click[Back to Search]", "click[< Prev]", "click[red]", "click[blue]", "click[Buy Now]"]
+        return []
+
+    def step(self, state: State, action: str) -> StepResult:
+        if state["page"] == "search" and action.startswith("search[") and action.endswith("]") and len(action) > 8:
+            return StepResult({**state, "page": "results"})
+        if action not in (self.legal_actions(state) or []):
+            return StepResult(state, valid=False, message=f"Invalid action {action!r}")
+        target = action[len("click[") : -1]
+        if target in self.PRODUCTS:
+            return StepResult({**state, "page": "item", "asin": target})
+        if target in ("red", "blue"):
+            return StepResult({**state, "color": target})
+        if target == "Buy Now":
+            return StepResult({**state, "page": "done"})
+        if target == "Back to Search":
+            return StepResult({**state, "page": "search", "asin": None, "color": None})
+        return StepResult(state)  # Next >, < Prev: same page for this toy shop
+
+    def observation(self, state: State) -> str:
+        page = state["page"]
+        if page == "search":
+            return f"WebShop \nInstruction:  \n{state['instruction']} \n[Search] "
+        if page == "results":
+            items = "".join(f"\n[{p}] \nShoe {p} \n$1{i}.00 " for i, p in enumerate(self.PRODUCTS))
+            return f"\n[Back to Search] \nPage 1 (Total results: 50) \n[Next >] {items}"
+        if page == "item":
+            picked = state["color"] or ""
+            colors = "".join(f"[[{c}]]" if c == picked else f"[{c}]" for c in ("red", "blue"))
+            return f"\n[Back to Search] \n[< Prev] \ncolor {colors}\nShoe {state['asin']} \n[Buy Now] "
+        return "Thank you for shopping with us!"
+
+    def instruction(self, state: State) -> str:
+        return str(state["instruction"])
+
+    def is_terminal(self, state: State) -> bool:
+        return bool(state["page"] == "done")
+
+    def true_reward(self, state: State) -> float:
+        if self.forbid_true_reward:
+            raise AssertionError("true_reward must not be called during search")
+        return 1.0 if state["page"] == "done" and state["asin"] == "B002" and state["color"] == "blue" else 0.0
+
+
+def solvable_24(numbers: list[Fraction]) -> bool:
+    if len(numbers) == 1:
+        return numbers[0] == 24
+    for i, j in itertools.permutations(range(len(numbers)), 2):
+        rest = [n for k, n in enumerate(numbers) if k not in (i, j)]
+        a, b = numbers[i], numbers[j]
+        options = [a + b, a - b, a * b] + ([a / b] if b else [])
+        if any(solvable_24([*rest, c]) for c in options):
+            return True
+    return False
+
+
+def game24_oracle(prompt: str, k: int) -> str:
+    """A value model that knows the game: 10 when the numbers left can still make 24, else 1."""
+    tail = prompt.split("Current Action:")[-1]
+    if "Terminal State" in tail:
+        last = tail.split("\n")[0].split("(left:")[0].strip()
+        return f"1. Final number: [{'SUCCESS' if last.endswith('= 24') else 'FAILURE'}]"
+    left = [line for line in tail.split("\n") if line.startswith("Left:")][-1]
+    numbers = [Fraction(t) for t in left.removeprefix("Left:").split()]
+    return score(10 if solvable_24(numbers) else 1)
+
+
+class ToolCallingFake(BaseChatModel):
+    """A tool-calling chat model whose next message is ``script(messages)`` (an ``AIMessage`` with tool calls or
+    a final answer); ``bind_tools`` records the tool names and returns the model itself."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: Any
+    tool_names: list[str] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "tool-calling-fake"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        self.tool_names = [getattr(t, "name", getattr(t, "__name__", "")) for t in tools]
+        return self
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.script(messages))])
+
+
+def game24_oracle_model() -> ScriptedChatModel:
+    """Zero-argument factory for ``py:tests.fakes:game24_oracle_model`` specs (Studio and CLI tests)."""
+    return ScriptedChatModel(responder=game24_oracle, name_="oracle")

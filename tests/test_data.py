@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import types
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -195,23 +194,17 @@ def test_fetch_cli(mirror: tuple[str, Path], closed_port: int, tmp_path: Path) -
 # ------------------------------------------------------------------------------------------- prepare
 
 
-def test_prepare_calls_the_webshop_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    calls: list[object] = []
-
-    def prepare(data_dir: Path | None = None) -> Path:
-        calls.append(data_dir)
-        return tmp_path / "titles.json"
-
-    fake = types.ModuleType("langgraph_stl.envs.webshop.prepare")
-    fake.prepare = prepare  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "langgraph_stl.envs.webshop.prepare", fake)
-    run = CliRunner().invoke(app, ["data", "prepare", "webshop", "--data-dir", str(tmp_path)])
+@pytest.mark.slow
+def test_prepare_writes_the_title_noun_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
+    monkeypatch.setenv("STL_CACHE_DIR", str(tmp_path))
+    run = CliRunner().invoke(app, ["data", "prepare", "webshop", "--data-dir", str(data_dir)])
     assert run.exit_code == 0, run.output
-    assert calls == [tmp_path] and "webshop prepared" in run.output
+    assert "webshop prepared" in run.output
+    assert any(tmp_path.rglob("*")), "prepare wrote nothing into the cache"
 
 
-def test_prepare_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "langgraph_stl.envs.webshop.prepare", None)
-    run = CliRunner().invoke(app, ["data", "prepare", "webshop"])
-    assert run.exit_code == 1 and "cannot prepare webshop" in run.output
+def test_prepare_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STL_CACHE_DIR", str(tmp_path / "cache"))
+    run = CliRunner().invoke(app, ["data", "prepare", "webshop", "--data-dir", str(tmp_path / "empty")])
+    assert run.exit_code == 1 and "error:" in run.output
     assert CliRunner().invoke(app, ["data", "prepare", "hotpot"]).exit_code == 2

@@ -124,22 +124,13 @@ def prepare_command(
     if what != "webshop":
         typer.echo(f"error: unknown target {what!r}; choose: webshop", err=True)
         raise typer.Exit(2)
-    try:
-        from langgraph_stl.envs.webshop.prepare import prepare
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or str(exc)
-        if missing.startswith("langgraph_stl"):
-            hint = "this installation has no WebShop preparation step (langgraph_stl.envs.webshop.prepare)"
-        else:
-            hint = f"it needs {missing!r}: pip install 'langgraph-stl[prepare]'"
-        typer.echo(f"error: cannot prepare webshop: {hint}", err=True)
-        raise typer.Exit(1) from None
-
+    from langgraph_stl.envs.webshop.catalog import WebShopDataError
+    from langgraph_stl.envs.webshop.prepare import TitleNounsUnavailable, prepare
     from langgraph_stl.paths import DataNotFoundError
 
     try:
         result = prepare(data_dir)
-    except DataNotFoundError as exc:
+    except (DataNotFoundError, TitleNounsUnavailable, WebShopDataError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"webshop prepared{f': {result}' if result is not None else ''}")

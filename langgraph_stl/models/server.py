@@ -24,7 +24,13 @@ from pathlib import Path
 
 from langgraph_stl.models._llamacpp_launcher import ServerConfig
 
-__all__ = ["LlamaServerError", "ManagedLlamaServer", "ServerConfig", "close_all_servers", "get_server"]
+__all__ = [
+    "LlamaServerError",
+    "ManagedLlamaServer",
+    "ServerConfig",
+    "close_all_servers",
+    "get_server",
+]
 
 STARTUP_TIMEOUT_S = 120.0
 
@@ -41,6 +47,7 @@ class ManagedLlamaServer:
         fd, log_name = tempfile.mkstemp(prefix="langgraph-stl-llamacpp-", suffix=".log")
         os.close(fd)
         self.log_path = Path(log_name)
+        self._closed = False
         start = time.perf_counter()
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(
@@ -76,6 +83,8 @@ class ManagedLlamaServer:
 
     def check_alive(self) -> None:
         """Raise :class:`LlamaServerError` (with the log tail) if the server process has exited."""
+        if self._closed:
+            raise LlamaServerError(f"the llama.cpp server for {self.config.alias!r} was closed; load the model again")
         if not self.alive():
             raise LlamaServerError(
                 f"the llama.cpp server for {self.config.alias!r} (pid {self.pid}) died with exit code "
@@ -84,6 +93,7 @@ class ManagedLlamaServer:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the server (idempotent) and delete its log."""
+        self._closed = True
         _forget(self)
         self._terminate(timeout)
         with contextlib.suppress(OSError):

@@ -14,14 +14,19 @@ from typing import Any
 class SearchContext:
     """Knobs of one search run.
 
+    ``algorithm``: ``greedy``/``bfs``/``mcts``, used when the graph was built with ``algorithm=None`` (Studio).
     ``width``: proposals per expansion (WebShop: distinct clickables selected). ``root_width``: proposals at the
     root (WebShop: sampled ``search[...]`` queries; None = ``2 * width``). ``breadth``: BFS beam size. ``depth``:
     max actions per trajectory. ``n_rollouts``: independent greedy rollouts (pass@n). ``budget``: MCTS expansions.
+    ``temperature``: sampling temperature of models built from specs. ``value_mode``: ``generate`` or ``logits``
+    for spec-built value models. ``expand_retries``: re-expansions of a node that yielded no valid successor
+    (reference: 3).
     ``force_terminal``: at the last step keep only terminal children (None = the environment's default: on for
     WebShop). ``policy``/``value``: model specs, used only when the graph was built without policy/value objects
     (Studio). ``max_retries``/``retry_delay``: model-call retries with exponential backoff.
     """
 
+    algorithm: str = "greedy"
     width: int = 5
     root_width: int | None = None
     breadth: int = 5
@@ -32,6 +37,7 @@ class SearchContext:
     c_uct: float = 1.0
     seed: int = 0
     temperature: float = 1.0
+    expand_retries: int = 3
     force_terminal: bool | None = None
     policy: str | None = None
     value: str | None = None
@@ -43,8 +49,12 @@ class SearchContext:
         for name in ("width", "breadth", "depth", "n_rollouts", "n_value_samples", "budget"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SearchContext.{name} must be >= 1, got {getattr(self, name)}")
+        if self.expand_retries < 0:
+            raise ValueError(f"SearchContext.expand_retries must be >= 0, got {self.expand_retries}")
         if self.root_width is not None and self.root_width < 1:
             raise ValueError(f"SearchContext.root_width must be >= 1, got {self.root_width}")
+        if self.algorithm not in ("greedy", "bfs", "mcts"):
+            raise ValueError(f"SearchContext.algorithm must be greedy, bfs or mcts, got {self.algorithm!r}")
         if self.value_mode not in ("generate", "logits"):
             raise ValueError(f"SearchContext.value_mode must be 'generate' or 'logits', got {self.value_mode!r}")
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
 from langgraph.config import get_config, get_stream_writer
@@ -48,6 +49,8 @@ from langgraph_stl.search.value import ValueModel
 Algorithm = Literal["greedy", "bfs", "mcts"]
 ALGORITHMS: tuple[Algorithm, ...] = ("greedy", "bfs", "mcts")
 _ROLLOUT_SEED_STRIDE = 1009
+DEFAULT_SPEC = "smollm2"
+"""Model spec for a policy/value model that neither the factory nor the context provides."""
 
 
 def _ctx(runtime: Runtime[SearchContext]) -> SearchContext:
@@ -62,13 +65,6 @@ def path_to(nodes: dict[str, NodeDict], node_id: str) -> list[tuple[str, str]]:
         steps.append((cast(str, node["action"]), node["observation"]))
         node = nodes[node["parent"]]
     return steps[::-1]
-
-
-def _root_of(nodes: dict[str, NodeDict], node_id: str) -> NodeDict:
-    node = nodes[node_id]
-    while node["parent"] is not None:
-        node = nodes[node["parent"]]
-    return node
 
 
 def _new_node(
@@ -100,65 +96,88 @@ def _expandable(node: NodeDict, ctx: SearchContext) -> bool:
     return not node["terminal"] and not node["expanded"] and node["depth"] < ctx.depth
 
 
+EnvFactory = Callable[[], Environment]
+
+
 class _Components:
-    """Policy and value model given to the factory, or built per run from the context's specs (Studio)."""
+    """The environment (or a factory, called once on first use: Studio modules must import fast), and the policy
+    and value model given to the factory, or built per run from the context's specs (default: the embedded
+    ``smollm2``). Construction runs in a worker thread: it may start servers or read files, which must not block
+    the event loop (``langgraph dev`` rejects blocking calls in async nodes)."""
 
-    def __init__(self, policy: Policy | None, value: ValueModel | None) -> None:
-        self.policy, self.value = policy, value
+    def __init__(self, env: Environment | EnvFactory, policy: Policy | None, value: ValueModel | None) -> None:
+        self._env, self.policy, self.value = env, policy, value
+        self._lock = threading.Lock()
 
-    def get(self, ctx: SearchContext) -> tuple[Policy, ValueModel]:
+    def _build_env(self) -> Environment:
+        with self._lock:
+            if not isinstance(self._env, Environment):
+                self._env = self._env()
+            return self._env
+
+    async def environment(self) -> Environment:
+        if isinstance(self._env, Environment):
+            return self._env
+        return await asyncio.to_thread(self._build_env)
+
+    async def get(self, ctx: SearchContext) -> tuple[Policy, ValueModel]:
         policy = self.policy
         if policy is None:
-            if not ctx.policy:
-                raise ValueError("no policy: pass one to create_search_graph or set context.policy (a spec)")
-            policy = make_policy(ctx.policy, temperature=ctx.temperature)
+            policy = await asyncio.to_thread(make_policy, ctx.policy or DEFAULT_SPEC, temperature=ctx.temperature)
         value = self.value
         if value is None:
-            if not ctx.value:
-                raise ValueError("no value model: pass one to create_search_graph or set context.value (a spec)")
-            value = make_value(ctx.value, temperature=ctx.temperature, mode=cast(Any, ctx.value_mode))
+            mode = cast(Any, ctx.value_mode)
+            value = await asyncio.to_thread(
+                make_value, ctx.value or DEFAULT_SPEC, temperature=ctx.temperature, mode=mode
+            )
         return policy, value
 
 
 def create_search_graph(
-    env: Environment,
+    env: Environment | EnvFactory,
     policy: Policy | None = None,
     value: ValueModel | None = None,
     *,
-    algorithm: Algorithm = "greedy",
+    algorithm: Algorithm | None = "greedy",
 ) -> StateGraph[SearchState, SearchContext, SearchInput, SearchOutput]:
-    """An uncompiled search graph over ``env``; compile it with any checkpointer.
+    """An uncompiled search graph over ``env`` (or a zero-argument factory of it); compile it with any checkpointer.
 
     Input ``{"task_id": ...}``; knobs in ``context=SearchContext(...)`` (or a dict over HTTP). ``policy``/``value``
-    may be None, then they are built from ``context.policy``/``context.value`` specs at run time. The output's
+    may be None, then they are built from ``context.policy``/``context.value`` specs at run time; ``algorithm=None``
+    reads ``context.algorithm``. The output's
     ``result`` is the JSON-native summary described in docs/SEARCH.md; the full tree stays in the graph state.
     """
-    if algorithm not in ALGORITHMS:
+    if algorithm is not None and algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    parts = _Components(policy, value)
+    parts = _Components(env, policy, value)
+
+    def algo(ctx: SearchContext) -> str:
+        return algorithm if algorithm is not None else ctx.algorithm
 
     async def init(state: SearchInput, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
-        parts.get(ctx)  # fail early and clearly on missing components
+        env = await parts.environment()
+        await parts.get(ctx)  # fail early and clearly on bad specs
         root_state = await env.areset(state["task_id"])
         obs = await env.aobservation(root_state)
         instruction = await _instruction(env, root_state)
         terminal = env.is_terminal(root_state)
-        n_roots = ctx.n_rollouts if algorithm == "greedy" else 1
+        n_roots = ctx.n_rollouts if algo(ctx) == "greedy" else 1
         nodes = {f"r{i}": _new_node(f"r{i}", None, i, 0, None, obs, root_state, terminal) for i in range(n_roots)}
         update: dict[str, Any] = {"nodes": nodes, "instruction": instruction, "iteration": 0, "error": None}
-        if algorithm == "greedy":
+        if algo(ctx) == "greedy":
             update["rollouts"] = [RolloutDict(index=i, current=f"r{i}", done=terminal) for i in range(n_roots)]
         else:
             update["frontier"] = ["r0"]
-        get_stream_writer()({"type": "start", "task_id": state["task_id"], "algorithm": algorithm, "roots": n_roots})
+        get_stream_writer()({"type": "start", "task_id": state["task_id"], "algorithm": algo(ctx), "roots": n_roots})
         return update
 
     async def expand(task: ExpandTask, *, runtime: Runtime[SearchContext]) -> Command[Any]:
         config = get_config()
         ctx = _ctx(runtime)
+        env = await parts.environment()
         node = task["node"]
-        pol, _ = parts.get(ctx)
+        pol, _ = await parts.get(ctx)
         depth = node["depth"]
         n = ctx.effective_root_width if depth == 0 else ctx.width
         inp = PolicyInput(
@@ -178,7 +197,9 @@ def create_search_graph(
         force = ctx.force_terminal if ctx.force_terminal is not None else default_force_terminal(env.name)
         eval_task = EvaluateTask(parent=node, children=[], path=task["path"], root_observation=task["root_observation"])
         try:
-            expansion = await expand_state(env, pol, inp, force_terminal=force, config=config)
+            expansion = await expand_state(
+                env, pol, inp, force_terminal=force, retries=ctx.expand_retries, config=config
+            )
         except (ModelCallError, ValueError) as exc:
             return Command(update={"error": f"expand {node['id']}: {exc}"}, goto=Send("evaluate", eval_task))
         children = [
@@ -220,7 +241,8 @@ def create_search_graph(
         if not children:
             return {}
         ctx = _ctx(runtime)
-        _, val = parts.get(ctx)
+        env = await parts.environment()
+        _, val = await parts.get(ctx)
         try:
             estimates = await evaluate_children(
                 env.name,
@@ -260,7 +282,7 @@ def create_search_graph(
             return "finalize"
         ctx = _ctx(runtime)
         nodes = state["nodes"]
-        if algorithm == "greedy":
+        if algo(ctx) == "greedy":
             targets = [r["current"] for r in state.get("rollouts", []) if not r["done"]]
         else:
             targets = list(state.get("frontier", []))
@@ -281,18 +303,19 @@ def create_search_graph(
             for t in targets
         ]
 
-    def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    async def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
         if state.get("error"):
             return {}
-        if algorithm == "greedy":
+        if algo(ctx) == "greedy":
             return _select_greedy(state, ctx)
-        if algorithm == "bfs":
+        if algo(ctx) == "bfs":
             return _select_bfs(state, ctx)
         return _select_mcts(state, ctx)
 
-    def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
-        result = summarize(state, _ctx(runtime), algorithm)
+    async def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+        ctx = _ctx(runtime)
+        result = summarize(state, ctx, algo(ctx))
         get_stream_writer()({"type": "done", "trajectory": result["trajectory"], "value": result["value"]})
         return {"result": result}
 
@@ -300,8 +323,9 @@ def create_search_graph(
         SearchState, context_schema=SearchContext, input_schema=SearchInput, output_schema=SearchOutput
     )
     builder.add_node("init", init)
-    builder.add_node("expand", expand, input_schema=ExpandTask, destinations=("evaluate",))
-    builder.add_node("evaluate", evaluate, input_schema=EvaluateTask)
+    # Send targets take their own payload type, which langgraph's add_node overloads do not model: cast.
+    builder.add_node("expand", cast(Any, expand), input_schema=ExpandTask, destinations=("evaluate",))
+    builder.add_node("evaluate", cast(Any, evaluate), input_schema=EvaluateTask)
     builder.add_node("select", select)
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "init")

@@ -78,7 +78,7 @@ async def lookahead(
         max_retries=ctx.max_retries,
         retry_delay=ctx.retry_delay,
     )
-    expansion = await expand_state(env, policy, inp, force_terminal=force, config=config)
+    expansion = await expand_state(env, policy, inp, force_terminal=force, retries=ctx.expand_retries, config=config)
     if not expansion.children:
         return None
     triples = [(c.action, c.observation, c.terminal) for c in expansion.children]

@@ -157,9 +157,9 @@ class LLMPolicy:
         texts = await self._generate([prompt] * inp.n, inp, config, stop=["Observation"])
         out = Proposals(calls=len(texts))
         for text in texts:
-            actions = [a for a in P.parse_action_lines(text.split("Observation")[0]) if _is_search(a)]
-            if actions:
-                out.add(actions[-1])
+            queries = re.findall(r"search\[[^\]\n]*[^\]\s][^\]\n]*\]", text.split("Observation")[0])
+            if queries:
+                out.add(queries[-1])
             else:
                 out.dropped += 1
         return out
@@ -190,7 +190,9 @@ class LLMPolicy:
                     )
                     (text,) = await self._generate([prompt], inp, config)
                     out.calls += 1
-                    picked = _match_action(P.parse_action_lines(text), clickables)
+                    picked = _match_action(
+                        P.parse_action_lines(text) or re.findall(r"click\[[^\]\n]+\]", text), clickables
+                    )
                     if picked is not None and picked not in out.actions:
                         choice = picked
                         break
@@ -204,10 +206,6 @@ class LLMPolicy:
         if BUY_NOW in clickables:
             out.add(BUY_NOW)
         return out
-
-
-def _is_search(action: str) -> bool:
-    return bool(re.fullmatch(r"search\[.+\]", action, flags=re.DOTALL))
 
 
 def _match_action(candidates: list[str], allowed: list[str]) -> str | None:

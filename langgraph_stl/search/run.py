@@ -11,17 +11,19 @@ environment's ``true_reward`` on each final leaf, for display, under clearly lab
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
-from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_stl.envs.base import Environment, InvalidTaskError
+from langgraph_stl.models.usage import TokenUsageCallback
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.graph import Algorithm, create_search_graph
 from langgraph_stl.search.policy import Policy
@@ -46,11 +48,12 @@ async def arun_search(
 ) -> dict[str, Any]:
     """Search task ``task_id``; returns the graph's result plus ``tokens``, ``wall_time_s`` and true rewards.
 
-    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped. Errors of
-    the task itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
+    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped (the tree and
+    counters come from the checkpoint; ``tokens`` and ``wall_time_s`` cover this process only). Errors of the task
+    itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
     """
     ctx = SearchContext.from_any(context)
-    usage = _usage_callback()
+    usage = TokenUsageCallback()
     # A checkpointer is always used: the finished tree is read back from it for the true rewards.
     saver = checkpointer if checkpointer is not None else InMemorySaver()
     graph = create_search_graph(env, policy, value, algorithm=algorithm).compile(checkpointer=saver)
@@ -73,7 +76,7 @@ async def arun_search(
                 on_event(cast(dict[str, Any], chunk))
             elif mode == "values":
                 final = cast(dict[str, Any], chunk)
-    except (InvalidTaskError, ValueError, TypeError) as exc:
+    except (InvalidTaskError, ValueError, TypeError, ImportError) as exc:
         return _failed(task_id, algorithm, f"{type(exc).__name__}: {exc}", usage, start)
     wall = time.perf_counter() - start
     result = dict(final.get("result") or {})
@@ -88,26 +91,23 @@ async def arun_search(
     return result
 
 
-class _Usage(UsageMetadataCallbackHandler):
-    """Per-model token totals (interim until the model layer's TokenUsageCallback is merged)."""
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        return {
-            name: {"input_tokens": u.get("input_tokens", 0), "output_tokens": u.get("output_tokens", 0)}
-            for name, u in self.usage_metadata.items()
-        }
-
-
-def _usage_callback() -> _Usage:
-    return _Usage()
+_RUNNERS = threading.local()
 
 
 def run_search(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Synchronous :func:`arun_search` (not from inside a running event loop)."""
-    return asyncio.run(arun_search(*args, **kwargs))
+    """Synchronous :func:`arun_search` (not from inside a running event loop).
+
+    Successive calls in one thread share one event loop: async HTTP clients that chat models cache across calls
+    (langchain-openai keeps a process-wide pool) stay bound to a live loop, so searching many tasks in a row works.
+    """
+    runner = getattr(_RUNNERS, "runner", None)
+    if runner is None:
+        runner = _RUNNERS.runner = asyncio.Runner()
+    result: dict[str, Any] = runner.run(arun_search(*args, **kwargs))
+    return result
 
 
-def _failed(task_id: str, algorithm: str, error: str | None, usage: Any, start: float) -> dict[str, Any]:
+def _failed(task_id: str, algorithm: str, error: str | None, usage: TokenUsageCallback, start: float) -> dict[str, Any]:
     return {
         "task_id": task_id,
         "algorithm": algorithm,

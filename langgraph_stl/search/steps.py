@@ -48,13 +48,28 @@ async def expand_state(
     inp: PolicyInput,
     *,
     force_terminal: bool = False,
+    retries: int = 0,
     config: RunnableConfig | None = None,
 ) -> Expansion:
     """Propose actions, step each in the real environment (concurrently), keep the valid distinct successors.
 
     With ``force_terminal`` and ``inp.last_step`` only terminal successors are kept (the last allowed action must
-    end the episode); the others are not invalid, merely out of budget.
+    end the episode); the others are not invalid, merely out of budget. An expansion without any successor is
+    retried up to ``retries`` times (the reference retries 3 times: sampled proposals may all be unusable).
     """
+    invalid = calls = 0
+    for _ in range(retries + 1):
+        expansion = await _expand_once(env, policy, inp, force_terminal, config)
+        invalid += expansion.invalid
+        calls += expansion.policy_calls
+        if expansion.children:
+            break
+    return Expansion(expansion.children, invalid, calls)
+
+
+async def _expand_once(
+    env: Environment, policy: Policy, inp: PolicyInput, force_terminal: bool, config: RunnableConfig | None
+) -> Expansion:
     proposals = await policy.propose(env, inp, config=config)
     results = await asyncio.gather(*(env.astep(inp.state, a) for a in proposals.actions))
     children: list[Child] = []

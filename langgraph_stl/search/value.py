@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from langgraph_stl.search import prompts as P
@@ -235,11 +236,10 @@ class ValueModel:
         )
 
     async def _logits(self, prompts: Sequence[str]) -> list[ValueEstimate]:
-        import asyncio
+        from langgraph_stl.models.logprobs import anext_token_logprobs
 
-        from langgraph_stl.models.logprobs import next_token_logprobs
-
-        dists = await asyncio.to_thread(next_token_logprobs, self.model, list(prompts), SCORE_PREFIX, self.top_k)
+        messages = [[HumanMessage(content=p)] for p in prompts]
+        dists = await anext_token_logprobs(self.model, messages, SCORE_PREFIX, self.top_k)
         estimates = []
         for dist in dists:
             score = expected_score(dist)

@@ -1,0 +1,158 @@
+"""LangChain tools for one WebShop session, driven by Playwright: drop them into any LangChain/LangGraph agent.
+
+``WebShopToolkit(base_url, session_id).get_tools()`` returns ``search`` and ``click`` tools (async, with sync
+fallbacks) that act on a real Chromium page bound to that session and answer with the page's observation text (the
+LATS/ReAct rendering by default). The page can only reach the configured WebShop origin: a click whose navigation
+would leave it is refused and the tool says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from langgraph_stl.envs.base import State
+from langgraph_stl.envs.webshop import urls
+from langgraph_stl.envs.webshop.browser_env import BrowserRunner, origin_of, perform, read_state, restore
+from langgraph_stl.envs.webshop.episode import OBSERVATION_MODES, InvalidAction, ObservationMode
+
+
+class SearchInput(BaseModel):
+    query: str = Field(description="What to type into the WebShop search box, e.g. 'men's navy gym shorts'.")
+
+
+class ClickInput(BaseModel):
+    element: str = Field(
+        description="The text of a clickable shown in [brackets]: a button (Buy Now, Next >, < Prev, Back to Search, "
+        "Description...), a product ASIN, or an option value."
+    )
+
+
+class WebShopToolkit:
+    """``search`` and ``click`` tools over one WebShop session in a headless Chromium.
+
+    ``browser``: share a :class:`~.browser_env.BrowserRunner` (one browser for many toolkits); by default the
+    toolkit starts its own and :meth:`close` stops it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        session_id: str,
+        *,
+        observation_mode: ObservationMode = "lats",
+        browser: BrowserRunner | None = None,
+        timeout_ms: float = 30_000,
+    ) -> None:
+        if observation_mode not in OBSERVATION_MODES:
+            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {observation_mode!r}")
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin_of(self.base_url)
+        self.session_id = session_id
+        self.observation_mode: ObservationMode = observation_mode
+        self.timeout_ms = timeout_ms
+        self._own_runner = browser is None
+        self.runner = browser if browser is not None else BrowserRunner()
+        self._page: Any = None
+        self._blocked: list[str] = []
+        self._lock: asyncio.Lock | None = None
+        self.state: State | None = None
+        """The state of the page the tools last showed (same schema as the environments' states)."""
+
+    # -- what the tools do (on the browser loop) ---------------------------------------------------------------
+    async def _open(self) -> None:
+        if self._page is None:
+            self._page = await self.runner.new_page(self.origin, self._blocked)
+            await self._page.goto(self.base_url + urls.index_path(self.session_id), wait_until="domcontentloaded")
+            self.state = await read_state(self._page, query=None, history=[], option=None, mode=self.observation_mode)
+
+    async def _act(self, action: str) -> str:
+        from playwright.async_api import Error as PlaywrightError
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # one page: tool calls of this session run one at a time
+            await self._open()
+            assert self.state is not None
+            self._blocked.clear()
+            try:
+                self.state = await perform(
+                    self._page,
+                    self.state,
+                    action,
+                    mode=self.observation_mode,
+                    search_anywhere=False,
+                    timeout_ms=self.timeout_ms,
+                )
+            except InvalidAction as err:
+                return f"{err}\n\n{self.state['observation']}"
+            except PlaywrightError as err:
+                await restore(self._page, self.state["url"])  # back to the last good page
+                if self._blocked:
+                    target = self._blocked[0]
+                    return f"Refused: {action} would leave {self.origin} (to {target}); navigation is restricted."
+                return f"Error: the browser failed ({err}); still on:\n\n{self.state['observation']}"
+            if origin_of(self._page.url) != self.origin:  # defensive: never report a foreign page
+                await restore(self._page, self.state["url"])
+                return f"Refused: {action} left {self.origin}; navigation is restricted."
+            return str(self.state["observation"])
+
+    async def _observe(self) -> str:
+        await self._open()
+        assert self.state is not None
+        return str(self.state["observation"])
+
+    # -- public API -------------------------------------------------------------------------------------------
+    async def asearch(self, query: str) -> str:
+        return await self.runner.arun(self._act(f"search[{query}]"))
+
+    async def aclick(self, element: str) -> str:
+        return await self.runner.arun(self._act(f"click[{element}]"))
+
+    async def aobservation(self) -> str:
+        """The current page's observation (opens the session's search page on first use)."""
+        return await self.runner.arun(self._observe())
+
+    def observation(self) -> str:
+        return self.runner.run(self._observe())
+
+    @property
+    def reward(self) -> float | None:
+        """The score shown on the done page once the agent bought something, else None."""
+        return None if self.state is None else self.state.get("reward")
+
+    def get_tools(self) -> list[Any]:
+        """The ``search`` and ``click`` :class:`~langchain_core.tools.StructuredTool` of this session."""
+        from langchain_core.tools import StructuredTool
+
+        search = StructuredTool.from_function(
+            func=lambda query: self.runner.run(self._act(f"search[{query}]")),
+            coroutine=self.asearch,
+            name="search",
+            description="Search the WebShop catalogue (only from the search page). Returns the results page as text.",
+            args_schema=SearchInput,
+        )
+        click = StructuredTool.from_function(
+            func=lambda element: self.runner.run(self._act(f"click[{element}]")),
+            coroutine=self.aclick,
+            name="click",
+            description="Click a [bracketed] element of the current WebShop page. Returns the new page as text.",
+            args_schema=ClickInput,
+        )
+        return [search, click]
+
+    async def _close_page(self) -> None:
+        if self._page is not None:
+            await self._page.context.close()
+            self._page = None
+
+    def close(self) -> None:
+        """Close this session's page, and the browser if the toolkit started it. Idempotent."""
+        try:
+            if self._page is not None:
+                self.runner.run(self._close_page())
+        finally:
+            if self._own_runner:
+                self.runner.close()
