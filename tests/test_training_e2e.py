@@ -1,5 +1,9 @@
 """One real STL iteration with the embedded SmolLM2 on Game of 24, through the CLI: collect with V_0 (llama.cpp),
-train V_1 a few LoRA steps on CPU, convert it to a GGUF LoRA, evaluate with V_1 served by llama.cpp."""
+train V_1 a few LoRA steps on CPU, convert it to a GGUF LoRA, evaluate with V_1 served by llama.cpp.
+
+The value readout is ``logits``: SmolLM2 almost never writes a parseable "the correctness score is N" for Game of 24
+with generation (0 of 8 samples in a probe), so generated values would leave nothing to train on.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ def test_one_stl_iteration_on_game24_with_smollm2(tmp_path: Path) -> None:
         "--policy", "enumerate:shuffle", "--value", "smollm2", "--base", "smollm2",
         "--train-tasks", "0", "--eval-tasks", "900", "--no-baseline",
         "--beam", "1", "--explore", "0", "--width", "2", "--depth", "3", "--value-samples", "1",
-        "--max-steps", "2", "--batch-size", "2", "--max-length", "1024",
+        "--value-mode", "logits", "--max-steps", "2", "--batch-size", "2", "--max-length", "1024",
     ]  # fmt: skip
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

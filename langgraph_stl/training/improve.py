@@ -29,6 +29,7 @@ from typing import Any
 
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.search.context import SearchContext
+from langgraph_stl.search.value import ValueMode
 from langgraph_stl.training.collect import CollectConfig, acollect, stats_dict
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import file_digest
@@ -61,6 +62,9 @@ class ImproveConfig:
     width: int = 5
     depth: int = 4
     value_samples: int = 5
+    value_mode: str = "generate"
+    """'generate' (sampled rationale + score, the reference) or 'logits' (expected score from one forward pass;
+    targets then carry no rationale: a cheap mode for models that rarely write a parseable score)."""
     temperature: float = 1.0
     seed: int = 0
     algorithm: str = "greedy"
@@ -71,6 +75,8 @@ class ImproveConfig:
     """TrainConfig overrides (epochs, max_steps, batch_size, learning_rate, loss, max_length, ...)."""
 
     def __post_init__(self) -> None:
+        if self.value_mode not in ("generate", "logits"):
+            raise ValueError(f"value_mode must be 'generate' or 'logits', got {self.value_mode!r}")
         if self.iterations < 1:
             raise ValueError("iterations must be >= 1")
         if not self.train_tasks:
@@ -87,6 +93,7 @@ class ImproveConfig:
             temperature=self.temperature,
             seed=self.seed,
             n_rollouts=self.n_rollouts,
+            value_mode=self.value_mode,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -165,6 +172,10 @@ class Manifest:
 # Evaluation
 
 
+def _mode(config: ImproveConfig) -> ValueMode:
+    return "logits" if config.value_mode == "logits" else "generate"
+
+
 def _success(reward: float | None) -> bool:
     return reward is not None and reward >= 1.0
 
@@ -190,7 +201,7 @@ async def _evaluate(
             done[row["task_id"]] = row
     ctx = config.search_context()
     policy = make_policy(config.policy, temperature=config.temperature)
-    value = make_value(value_spec, temperature=config.temperature)
+    value = make_value(value_spec, temperature=config.temperature, mode=_mode(config))
     start = time.perf_counter()
     with results_path.open("a", encoding="utf-8") as fh:
         for task in config.eval_tasks:
@@ -303,7 +314,7 @@ class StlRun:
         stats = await acollect(
             self.env,
             make_policy(cfg.policy, temperature=cfg.temperature),
-            make_value(prev_spec, temperature=cfg.temperature),
+            make_value(prev_spec, temperature=cfg.temperature, mode=_mode(cfg)),
             cfg.train_tasks,
             data,
             collect_config,
