@@ -1,0 +1,127 @@
+"""``ChatOpenAI`` for OpenAI-compatible servers (llama.cpp, vLLM, Ollama, OpenAI), with per-choice results fixed.
+
+Two langchain-openai behaviours break ``n > 1`` search expansions, so this subclass repairs them in one place:
+all choices share one ``generation_info`` dict (every choice ends up with the *last* choice's ``logprobs`` and
+``finish_reason``), and every choice carries the whole call's usage. For llama.cpp, whose ``completion_tokens``
+counts only the first choice, it also asks for per-token logprobs when ``n > 1`` and counts each choice exactly
+from them. A managed server that died surfaces as :class:`LlamaServerError` with its log, not a connection error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+from langchain_openai import ChatOpenAI
+from pydantic import PrivateAttr
+
+from langgraph_stl.models.server import ManagedLlamaServer
+from langgraph_stl.models.usage import choice_usage
+
+__all__ = ["OpenAICompatibleChat"]
+
+
+class OpenAICompatibleChat(ChatOpenAI):
+    """A ``ChatOpenAI`` whose results keep per-choice metadata and usage exact (see the module docstring)."""
+
+    count_choices_with_logprobs: bool = False
+    """Request logprobs when ``n > 1`` so each choice's tokens can be counted (needed for llama.cpp)."""
+    report_name: str | None = None
+    """Name used in usage accounting and ``response_metadata`` (default: the requested model)."""
+
+    _server: ManagedLlamaServer | None = PrivateAttr(default=None)
+
+    @property
+    def server(self) -> ManagedLlamaServer | None:
+        """The managed llama.cpp server behind this model, if this process started it."""
+        return self._server
+
+    @property
+    def reported_name(self) -> str:
+        return self.report_name or self.model_name
+
+    def attach_server(self, server: ManagedLlamaServer) -> None:
+        self._server = server
+
+    def close(self) -> None:
+        """Stop the managed server (shared with every model loaded for the same GGUF/adapter)."""
+        if self._server is not None:
+            self._server.close()
+
+    def _get_request_payload(
+        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        if self.count_choices_with_logprobs and (payload.get("n") or 1) > 1 and not payload.get("logprobs"):
+            payload["logprobs"] = True
+        return payload
+
+    def _create_chat_result(
+        self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
+    ) -> ChatResult:
+        result = super()._create_chat_result(response, generation_info)
+        data = response if isinstance(response, dict) else response.model_dump(warnings=False)
+        choices: list[dict[str, Any]] = data.get("choices") or []
+        for gen, choice in zip(result.generations, choices, strict=True):
+            info = {k: v for k, v in (gen.generation_info or {}).items() if k != "logprobs"}
+            info["finish_reason"] = choice.get("finish_reason")
+            info["model_name"] = self.reported_name
+            if choice.get("logprobs") is not None:
+                info["logprobs"] = choice["logprobs"]
+            gen.generation_info = info
+        usage = data.get("usage") or {}
+        if len(choices) > 1 and usage:
+            prompt = int(usage.get("prompt_tokens") or 0)
+            counted = [len((c.get("logprobs") or {}).get("content") or []) for c in choices]
+            # Without per-choice counts keep the server's total, charged to the first choice.
+            outputs = counted if all(counted) else [int(usage.get("completion_tokens") or 0)] + [0] * (len(choices) - 1)
+            for gen, meta in zip(result.generations, choice_usage(prompt, outputs), strict=True):
+                gen.message.usage_metadata = meta  # type: ignore[attr-defined]
+            result.llm_output = {
+                **(result.llm_output or {}),
+                "token_usage": {**usage, "completion_tokens": sum(outputs), "total_tokens": prompt + sum(outputs)},
+            }
+        result.llm_output = {**(result.llm_output or {}), "model_name": self.reported_name}
+        return result
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._check_server(None)
+        try:
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except openai.APIConnectionError as exc:
+            self._check_server(exc)
+            raise
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._check_server(None)
+        try:
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except openai.APIConnectionError as exc:
+            self._check_server(exc)
+            raise
+
+    def _check_server(self, cause: BaseException | None) -> None:
+        if self._server is None:
+            return
+        if cause is not None:
+            self._server.wait_exit(1.0)  # a request failing mid-crash can beat the exit status by a few ms
+        try:
+            self._server.check_alive()
+        except Exception as exc:
+            raise exc from cause

@@ -1,0 +1,231 @@
+"""Policies: where candidate actions come from.
+
+:class:`LLMPolicy` follows the reference per environment. WebShop: 2·width sampled ``search[...]`` queries at the
+root (2-shot Rationale/Action prompt, stop "Observation"); later, up to ``width`` distinct clickables chosen one
+call at a time with "Possible Next Actions" / "Actions Not Allowed" lists (3 retries per pick, then a seeded random
+pick), plus ``click[Buy Now]`` whenever the page has it. Game of 24: a ToT "propose" prompt whose step lines are
+parsed and checked against the legal moves. :class:`EnumeratePolicy` proposes legal actions programmatically.
+
+Policies only propose; the search steps each action in the environment and drops (and counts) the invalid ones.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+
+from langgraph_stl.envs.base import Environment
+from langgraph_stl.search import prompts as P
+from langgraph_stl.search.calls import CallStyle, generate_many
+
+BUY_NOW = "click[Buy Now]"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInput:
+    """What a policy sees: the state, its trajectory, how many proposals, and whether only terminal ones count."""
+
+    env_name: str
+    state: dict[str, Any]
+    observation: str
+    root_observation: str
+    instruction: str
+    path: tuple[tuple[str, str], ...]
+    depth: int
+    n: int
+    last_step: bool = False
+    seed: int = 0
+    max_retries: int = 3
+    retry_delay: float = 0.5
+
+    @property
+    def rng(self) -> random.Random:
+        """A generator seeded by the run seed and the path, so a node's proposals never depend on run order."""
+        return random.Random(f"{self.seed}|" + "|".join(a for a, _ in self.path))
+
+
+@dataclass(slots=True)
+class Proposals:
+    """Distinct proposed actions in order, plus unusable proposals dropped and model calls made."""
+
+    actions: list[str] = field(default_factory=list)
+    dropped: int = 0
+    calls: int = 0
+
+    def add(self, action: str) -> bool:
+        """Append ``action`` unless already present; returns whether it was new."""
+        if action in self.actions:
+            return False
+        self.actions.append(action)
+        return True
+
+
+class Policy(Protocol):
+    """Anything that proposes next actions for a state."""
+
+    async def propose(
+        self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None
+    ) -> Proposals: ...
+
+
+def webshop_clickables(actions: list[str] | None) -> list[str]:
+    """The page's clickables as actions, without pure page numbers (the reference's `extract_actions`)."""
+    out = []
+    for action in actions or []:
+        match = re.fullmatch(r"click\[(.*)\]", action, flags=re.DOTALL)
+        if match and not match.group(1).strip().isdigit():
+            out.append(action)
+    return out
+
+
+class EnumeratePolicy:
+    """Legal actions in the environment's order, optionally shuffled (seeded per node) and capped at ``n``.
+
+    WebShop's search page has no finite action set; there the instruction itself is the one query.
+    """
+
+    def __init__(self, *, shuffle: bool = False, cap: bool = True) -> None:
+        self.shuffle = shuffle
+        self.cap = cap
+
+    async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
+        legal = await env.alegal_actions(inp.state)
+        kind = P.env_kind(inp.env_name)
+        if kind == "webshop":
+            if not webshop_clickables(legal):
+                return Proposals([f"search[{P.webshop_instruction(inp.instruction)}]"])
+            legal = webshop_clickables(legal)
+            if inp.last_step:
+                legal = [a for a in legal if a == BUY_NOW]
+        if legal is None:
+            raise ValueError(f"EnumeratePolicy needs legal actions, but {inp.env_name} has an open action space here")
+        actions = list(legal)
+        if self.shuffle:
+            inp.rng.shuffle(actions)
+        return Proposals(actions[: inp.n] if self.cap else actions)
+
+
+class LLMPolicy:
+    """A chat model proposing actions with the per-environment prompts of :mod:`langgraph_stl.search.prompts`."""
+
+    def __init__(self, model: BaseChatModel, *, call_style: CallStyle = "auto", max_concurrency: int = 16) -> None:
+        self.model = model
+        self.call_style: CallStyle = call_style
+        self.max_concurrency = max_concurrency
+
+    async def _generate(
+        self, prompts: list[str], inp: PolicyInput, config: RunnableConfig | None, stop: list[str] | None = None
+    ) -> list[str]:
+        return await generate_many(
+            self.model,
+            prompts,
+            config=config,
+            stop=stop,
+            call_style=self.call_style,
+            max_concurrency=self.max_concurrency,
+            max_retries=inp.max_retries,
+            retry_delay=inp.retry_delay,
+        )
+
+    async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
+        kind = P.env_kind(inp.env_name)
+        legal = await env.alegal_actions(inp.state)
+        if kind == "webshop":
+            clickables = webshop_clickables(legal)
+            if not clickables:
+                return await self._webshop_search(inp, config)
+            return await self._webshop_select(clickables, inp, config)
+        if kind == "game24":
+            prompt = P.GAME24_PROPOSE_PROMPT.format(numbers=P.game24_numbers(inp.observation))
+            (text,) = await self._generate([prompt], inp, config)
+            # No legality filter: the environment accepts either operand order and checks each step itself.
+            return _filter(P.parse_game24_steps(text), None, inp.n, calls=1)
+        legal_note = f"Legal actions: {', '.join(legal)}\n" if legal else ""
+        trajectory = P.format_trajectory(inp.root_observation, inp.path)
+        prompt = P.GENERIC_PROPOSE_PROMPT.format(n=inp.n, legal=legal_note, trajectory=trajectory)
+        (text,) = await self._generate([prompt], inp, config)
+        return _filter(P.parse_action_lines(text), legal, inp.n, calls=1)
+
+    async def _webshop_search(self, inp: PolicyInput, config: RunnableConfig | None) -> Proposals:
+        """n sampled queries in parallel; duplicates collapse (the reference's root expansion)."""
+        prompt = P.WEBSHOP_SEARCH_PROMPT.format(instruction=P.webshop_instruction(inp.instruction))
+        texts = await self._generate([prompt] * inp.n, inp, config, stop=["Observation"])
+        out = Proposals(calls=len(texts))
+        for text in texts:
+            queries = re.findall(r"search\[[^\]\n]*[^\]\s][^\]\n]*\]", text.split("Observation")[0])
+            if queries:
+                out.add(queries[-1])
+            else:
+                out.dropped += 1
+        return out
+
+    async def _webshop_select(
+        self, clickables: list[str], inp: PolicyInput, config: RunnableConfig | None
+    ) -> Proposals:
+        """Up to n distinct clickables: all of them when few, else one model pick at a time; plus Buy Now."""
+        out = Proposals()
+        if inp.last_step:
+            if BUY_NOW in clickables:
+                out.add(BUY_NOW)
+            return out
+        if len(clickables) <= inp.n:
+            out.actions.extend(clickables)
+        else:
+            trajectory = P.format_trajectory(inp.root_observation, inp.path[:-1]).strip()
+            rng = inp.rng
+            for _ in range(inp.n):
+                choice = None
+                for _attempt in range(1 + inp.max_retries):
+                    prompt = P.WEBSHOP_SELECT_PROMPT.format(
+                        instruction=P.webshop_instruction(inp.instruction),
+                        trajectory=trajectory,
+                        observation=inp.observation.strip(),
+                        possible=", ".join(clickables),
+                        not_allowed=", ".join(out.actions) or "none",
+                    )
+                    (text,) = await self._generate([prompt], inp, config)
+                    out.calls += 1
+                    picked = _match_action(
+                        P.parse_action_lines(text) or re.findall(r"click\[[^\]\n]+\]", text), clickables
+                    )
+                    if picked is not None and picked not in out.actions:
+                        choice = picked
+                        break
+                    out.dropped += 1
+                if choice is None:
+                    remaining = [a for a in clickables if a not in out.actions]
+                    if not remaining:
+                        break
+                    choice = rng.choice(remaining)
+                out.add(choice)
+        if BUY_NOW in clickables:
+            out.add(BUY_NOW)
+        return out
+
+
+def _match_action(candidates: list[str], allowed: list[str]) -> str | None:
+    """The last candidate that names an allowed action (exact, then case-insensitive)."""
+    lower = {a.lower(): a for a in allowed}
+    for candidate in reversed(candidates):
+        if candidate in allowed:
+            return candidate
+        if candidate.lower() in lower:
+            return lower[candidate.lower()]
+    return None
+
+
+def _filter(candidates: list[str], legal: list[str] | None, n: int, *, calls: int) -> Proposals:
+    """Keep the first ``n`` distinct candidates that are legal (when legality is known); count the rest dropped."""
+    out = Proposals(calls=calls)
+    legal_set = set(legal) if legal is not None else None
+    for action in candidates:
+        if legal_set is not None and action not in legal_set:
+            out.dropped += 1
+        elif len(out.actions) < n:
+            out.add(action)
+    return out

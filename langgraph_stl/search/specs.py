@@ -1,0 +1,69 @@
+"""Policies and value models from short spec strings (CLI, Studio context, evaluation configs).
+
+Policy specs: ``enumerate`` (legal actions in order), ``enumerate:shuffle`` (seeded shuffle), or a chat-model spec
+for :func:`langgraph_stl.models.load_chat_model` (``smollm2``, ``hf:<folder>``, ``openai:<model>@<url>``...).
+Value specs: a chat-model spec (base prompts) or ``stl:<chat-model spec>`` (fine-tuned STL format). Either may be
+``py:<module>:<attr>``: a zero-argument callable returning a chat model (or a ready policy), the hook for models
+that have no spec (tests use it for scripted fakes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from langgraph_stl.search.policy import EnumeratePolicy, LLMPolicy, Policy
+from langgraph_stl.search.value import ValueMode, ValueModel
+
+_CACHE: dict[tuple[str, float | None], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _load_model(spec: str, temperature: float | None) -> Any:
+    """A chat model (or any object a ``py:`` factory returns), cached per spec and temperature."""
+    key = (spec, temperature)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    if spec.startswith("py:"):
+        module_name, _, attr = spec[3:].rpartition(":")
+        if not module_name or not attr:
+            raise ValueError(f"bad spec {spec!r}: expected py:<module>:<callable>")
+        model = getattr(importlib.import_module(module_name), attr)()
+    else:
+        from langgraph_stl.models import load_chat_model
+
+        kwargs: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        model = load_chat_model(spec, **kwargs)
+    with _LOCK:
+        return _CACHE.setdefault(key, model)
+
+
+def make_policy(spec: str, *, temperature: float | None = None) -> Policy:
+    """A policy from its spec (see module doc)."""
+    if spec == "enumerate":
+        return EnumeratePolicy()
+    if spec == "enumerate:shuffle":
+        return EnumeratePolicy(shuffle=True)
+    model = _load_model(spec, temperature)
+    if isinstance(model, BaseChatModel):
+        return LLMPolicy(model)
+    if hasattr(model, "propose"):
+        return model  # type: ignore[no-any-return]
+    raise TypeError(f"policy spec {spec!r} gave {type(model).__name__}, neither a chat model nor a policy")
+
+
+def make_value(spec: str, *, temperature: float | None = None, mode: ValueMode = "generate") -> ValueModel:
+    """A value model from its spec; ``stl:`` selects the fine-tuned prompt format."""
+    style = "base"
+    if spec.startswith("stl:"):
+        style, spec = "stl", spec[4:]
+    model = _load_model(spec, temperature)
+    if isinstance(model, ValueModel):
+        return model
+    if not isinstance(model, BaseChatModel):
+        raise TypeError(f"value spec {spec!r} gave {type(model).__name__}, not a chat model")
+    return ValueModel(model, style="stl" if style == "stl" else "base", mode=mode)

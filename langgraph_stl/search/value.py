@@ -1,0 +1,251 @@
+"""The value model: any chat model turned into state values in [0, 1] (−1 = rule-based or unparseable).
+
+Parsing follows the reference (`value_outputs_unwrap`): lower-case, take the text after the last "the correctness
+score is ", then the fine-tuned path requires a '/' and reads the float before it, the base path reads the float of
+the rest; divide by 10; the value is the mean of the valid samples, −1 when none parse. Base terminal values are
+the share of ``[SUCCESS]`` lines (the reference's `get_success_proportion`). The rationale kept for a lookahead
+target is the median-scored sample's text, as in the reference.
+
+All siblings of a node are valued in one :func:`~langgraph_stl.search.calls.generate_many` call: one batch for
+transformers, concurrent requests for servers. Each prompt starts with the shared trajectory and ends with the
+child's action and observation, so siblings share a long prefix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
+
+from langgraph_stl.search import prompts as P
+from langgraph_stl.search.calls import CallStyle, generate_many
+
+ValueStyle = Literal["base", "stl"]
+ValueMode = Literal["generate", "logits"]
+SCORE_PREFIX = "Thus " + P.SCORE_PHRASE
+"""Assistant prefix of the logits readout: the next token is the score."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueItem:
+    """One state to value: the trajectory up to its parent, the action into it and what it shows."""
+
+    trajectory: str
+    action: str
+    observation: str
+    terminal: bool = False
+    previous_actions: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ValueEstimate:
+    """A state's value, the rationale behind it, and per-sample bookkeeping."""
+
+    value: float
+    rationale: str
+    samples: list[float | None] = field(default_factory=list)
+    failures: int = 0
+    rule: bool = False
+
+
+def parse_value(text: str, *, finetuned: bool) -> float | None:
+    """Score of one value output on [0, 1], or None when it does not parse (reference rules, see module doc)."""
+    rest = text.lower().split(P.SCORE_PHRASE)[-1]
+    try:
+        if finetuned:
+            if "/" not in rest:
+                return None
+            number = float(rest.split("/")[0])
+        else:
+            number = float(rest)
+    except ValueError:
+        return None
+    return number / 10 if math.isfinite(number) else None
+
+
+def parse_success_share(text: str) -> float | None:
+    """Share of ``[SUCCESS]`` among the ``[SUCCESS]``/``[FAILURE]`` marks of a terminal judgement, or None."""
+    low = text.lower()
+    success, failure = low.count("[success]"), low.count("[failure]")
+    return success / (success + failure) if success + failure else None
+
+
+def aggregate(samples: Sequence[float | None]) -> float:
+    """Mean of the valid samples; −1 when none parse (reference)."""
+    valid = [s for s in samples if s is not None]
+    return sum(valid) / len(valid) if valid else -1.0
+
+
+def expected_score(logprobs: Mapping[str, float]) -> float | None:
+    """Expected score on [0, 1] from next-token log-probabilities after the score phrase.
+
+    Only tokens that read as an integer 1–10 count; their probabilities are renormalized. None when the top
+    tokens hold no score at all. Tokenizers that split "10" into "1" "0" put 10's mass on "1": a known bias of
+    this cheap readout (see docs/SEARCH.md).
+    """
+    weights: dict[int, float] = {}
+    for token, logprob in logprobs.items():
+        text = token.strip()
+        if text.isdigit() and 1 <= int(text) <= 10:
+            weights[int(text)] = weights.get(int(text), 0.0) + math.exp(logprob)
+    total = sum(weights.values())
+    if total <= 0:
+        return None
+    return sum(score * w for score, w in weights.items()) / total / 10
+
+
+@dataclass(frozen=True, slots=True)
+class _EnvValuePrompts:
+    task: str
+    examples: str
+    terminal_task: str
+    terminal_examples: str
+    rule: Callable[[str, Sequence[str]], float | None] | None = None
+
+
+_ENV_PROMPTS: dict[str, _EnvValuePrompts] = {
+    "webshop": _EnvValuePrompts(
+        P.WEBSHOP_VALUE_TASK,
+        P.WEBSHOP_VALUE_EXAMPLES,
+        P.WEBSHOP_TERMINAL_TASK,
+        P.WEBSHOP_TERMINAL_EXAMPLES,
+        P.webshop_rule_value,
+    ),
+    "game24": _EnvValuePrompts(
+        P.GAME24_VALUE_TASK, P.GAME24_VALUE_EXAMPLES, P.GAME24_TERMINAL_TASK, P.GAME24_TERMINAL_EXAMPLES
+    ),
+}
+_GENERIC = _EnvValuePrompts(P._VALUE_TASK, P.GENERIC_VALUE_EXAMPLES, P._TERMINAL_TASK, P.GENERIC_TERMINAL_EXAMPLES)
+
+
+def _env_prompts(env_name: str) -> _EnvValuePrompts:
+    return _ENV_PROMPTS.get(P.env_kind(env_name), _GENERIC)
+
+
+class ValueModel:
+    """A chat model used as state-value function.
+
+    ``style="base"`` prompts a general model with V0 (scale 1–10 in {1,2,4,6,8,10}) and the [SUCCESS]/[FAILURE]
+    terminal judge; ``style="stl"`` prompts a fine-tuned model with the STL training format and parses the
+    ``X / 10.00`` form. ``mode="logits"`` skips generation: one forward pass per state, reading the expected score
+    from the next-token distribution after "Thus the correctness score is " (no rationale, so it cannot feed
+    lookahead targets).
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        style: ValueStyle = "base",
+        mode: ValueMode = "generate",
+        call_style: CallStyle = "auto",
+        max_concurrency: int = 16,
+        top_k: int = 20,
+    ) -> None:
+        if style not in ("base", "stl"):
+            raise ValueError(f"value style must be 'base' or 'stl', got {style!r}")
+        if mode not in ("generate", "logits"):
+            raise ValueError(f"value mode must be 'generate' or 'logits', got {mode!r}")
+        self.model = model
+        self.style: ValueStyle = style
+        self.mode: ValueMode = mode
+        self.call_style: CallStyle = call_style
+        self.max_concurrency = max_concurrency
+        self.top_k = top_k
+
+    @property
+    def name(self) -> str:
+        """Model name for reports (``model_name``/``model`` attribute, else the class name)."""
+        return str(
+            getattr(self.model, "model_name", None) or getattr(self.model, "model", None) or type(self.model).__name__
+        )
+
+    def prompt(self, env_name: str, item: ValueItem) -> str:
+        """The prompt for ``item``: trajectory first, the child's action and observation last."""
+        if self.style == "stl":
+            if item.terminal:
+                return P.terminal_prompt(item.trajectory, item.action)
+            return P.stl_prompt(item.trajectory, item.action, item.observation)
+        env = _env_prompts(env_name)
+        if item.terminal:
+            return P.base_terminal_prompt(env.terminal_task, env.terminal_examples, item.trajectory, item.action)
+        return P.value_prompt(env.task, env.examples, item.trajectory, item.action, item.observation)
+
+    def parse(self, text: str, *, terminal: bool) -> float | None:
+        """One sample's value: the '/' form for fine-tuned models, the success share for base terminal judges."""
+        if self.style == "stl":
+            return parse_value(text, finetuned=True)
+        return parse_success_share(text) if terminal else parse_value(text, finetuned=False)
+
+    async def aevaluate(
+        self,
+        env_name: str,
+        items: Sequence[ValueItem],
+        *,
+        n_samples: int = 5,
+        config: RunnableConfig | None = None,
+        max_retries: int = 3,
+        retry_delay: float = 0.5,
+    ) -> list[ValueEstimate]:
+        """Values of sibling states, all model requests issued together. Rule-based −1s cost no call."""
+        rule = _env_prompts(env_name).rule
+        ruled: dict[int, float] = {}
+        if rule is not None:
+            for i, item in enumerate(items):
+                verdict = rule(item.action, item.previous_actions)
+                if verdict is not None:
+                    ruled[i] = verdict
+        scored = [i for i in range(len(items)) if i not in ruled]
+        prompts = [self.prompt(env_name, items[i]) for i in scored]
+        if self.mode == "logits":
+            model_estimates = await self._logits(prompts)
+        else:
+            texts = await generate_many(
+                self.model,
+                [p for p in prompts for _ in range(n_samples)],
+                config=config,
+                call_style=self.call_style,
+                max_concurrency=self.max_concurrency,
+                max_retries=max_retries,
+                retry_delay=retry_delay,
+            )
+            model_estimates = [
+                self._estimate(texts[j * n_samples : (j + 1) * n_samples], terminal=items[i].terminal)
+                for j, i in enumerate(scored)
+            ]
+        by_index = dict(zip(scored, model_estimates, strict=True))
+        return [
+            ValueEstimate(value=ruled[i], rationale="", rule=True) if i in ruled else by_index[i]
+            for i in range(len(items))
+        ]
+
+    def _estimate(self, texts: Sequence[str], *, terminal: bool) -> ValueEstimate:
+        samples = [self.parse(t, terminal=terminal) for t in texts]
+        valid = sorted((s, k) for k, s in enumerate(samples) if s is not None)
+        median_text = texts[valid[(len(valid) - 1) // 2][1]] if valid else texts[0]
+        return ValueEstimate(
+            value=aggregate(samples),
+            rationale=P.strip_score_line(median_text),
+            samples=samples,
+            failures=sum(s is None for s in samples),
+        )
+
+    async def _logits(self, prompts: Sequence[str]) -> list[ValueEstimate]:
+        from langgraph_stl.models.logprobs import anext_token_logprobs
+
+        messages = [[HumanMessage(content=p)] for p in prompts]
+        dists = await anext_token_logprobs(self.model, messages, SCORE_PREFIX, self.top_k)
+        estimates = []
+        for dist in dists:
+            score = expected_score(dist)
+            estimates.append(
+                ValueEstimate(
+                    value=-1.0 if score is None else score, rationale="", samples=[score], failures=int(score is None)
+                )
+            )
+        return estimates

@@ -1,0 +1,405 @@
+"""STL data collection as a LangGraph graph: tree search over training tasks with V_k, one lookahead target per
+visited non-terminal state, appended to a JSONL store as it is produced.
+
+**Tree policy** (the reference's generator is not public; its data shows several nodes expanded per level, not one
+greedy path, and the expanded parent was the best sibling only 50-75% of the time). Level by level:
+
+1. the root is expanded by the policy (``root_width`` proposals) and its children valued by V_k;
+2. at depth d the *frontier* is the ``beam`` best non-terminal states of the level (by V_k value, over all parents)
+   plus ``explore`` further states drawn at random from the rest (seeded), so non-best nodes are expanded too;
+3. each frontier state gets a lookahead (``width`` proposals, all valued by V_k): its training example is the best
+   successor's action, real observation, V_k's rationale and value (no discount). When that best successor is
+   terminal, a terminal example (V_k's terminal judgement, same rationale and value) is written at depth d+1, as
+   in the reference data; the lookahead's candidates form the next level's pool;
+4. stop after depth ``search.depth - 1`` (its successors end the episode) or when the frontier is empty.
+
+**Ground truth is unreachable**: nothing here calls ``true_reward``; terminal labels come from V_k's terminal prompt.
+
+**Resumable**: a task id is appended to ``<data>.done`` once all its examples are written; a rerun skips done tasks
+and, for a task interrupted midway, does not write an example whose (task, prompt) is already in the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from langgraph_stl.envs.base import Environment, State
+from langgraph_stl.search import prompts as P
+from langgraph_stl.search.context import SearchContext
+from langgraph_stl.search.lookahead import LookaheadTarget, lookahead
+from langgraph_stl.search.policy import Policy, PolicyInput
+from langgraph_stl.search.steps import default_force_terminal, evaluate_children, expand_state
+from langgraph_stl.search.value import ValueModel
+from langgraph_stl.training.dataset import Example, ExampleWriter, read_jsonl
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class CollectConfig:
+    """Tree policy and model settings of a collection run (see the module doc for the policy)."""
+
+    beam: int = 3
+    """Best states (by V_k value) expanded per level."""
+    explore: int = 1
+    """Extra states per level drawn at random from the non-best ones."""
+    search: SearchContext = field(default_factory=SearchContext)
+    """Proposals per expansion (``width``/``root_width``), value samples, seed, retries, and ``depth``: the most
+    actions an episode takes, so states at depths 1..depth-1 get lookaheads (WebShop 5: Buy Now forced at step 5)."""
+    max_concurrency: int = 4
+    """Lookaheads of one level that run at once (siblings' value calls are batched inside each)."""
+    iteration: int = 0
+    """STL iteration k recorded in the examples' provenance (data labelled by V_k)."""
+    policy_name: str = ""
+    value_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.explore < 0 or self.max_concurrency < 1 or self.search.depth < 2:
+            raise ValueError("need beam >= 1, explore >= 0, max_concurrency >= 1 and search depth >= 2")
+
+    @property
+    def max_depth(self) -> int:
+        """Deepest level whose states get a lookahead."""
+        return self.search.depth - 1
+
+
+@dataclass(slots=True)
+class CollectStats:
+    """Counters of a collection run; ``seconds`` covers only the tasks run now (not skipped ones)."""
+
+    tasks: int = 0
+    tasks_skipped: int = 0
+    states: int = 0
+    examples: int = 0
+    terminal_examples: int = 0
+    duplicates: int = 0
+    unparsed: int = 0
+    dead_ends: int = 0
+    value_calls: int = 0
+    policy_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def states_per_second(self) -> float:
+        return self.states / self.seconds if self.seconds else 0.0
+
+    @property
+    def value_calls_per_second(self) -> float:
+        return self.value_calls / self.seconds if self.seconds else 0.0
+
+    def add(self, other: dict[str, int]) -> None:
+        for key, n in other.items():
+            setattr(self, key, getattr(self, key) + n)
+
+
+class Node(TypedDict):
+    state: State
+    path: list[list[str]]  # [[action, observation], ...] from the root
+    value: float
+
+
+class CollectState(TypedDict, total=False):
+    """Graph state: JSON-native, so a checkpointer can hold it."""
+
+    tasks: list[str]
+    task: str | None
+    root_observation: str
+    instruction: str
+    frontier: list[Node]
+    depth: int
+
+
+def done_path(data_path: str | Path) -> Path:
+    """Sidecar listing the tasks whose collection finished."""
+    return Path(str(data_path) + ".done")
+
+
+def read_done(data_path: str | Path) -> set[str]:
+    path = done_path(data_path)
+    if not path.is_file():
+        return set()
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
+def _select(pool: list[Node], beam: int, explore: int, rng: random.Random) -> list[Node]:
+    """Top ``beam`` by value (ties in seeded random order) plus ``explore`` random others; distinct states only."""
+    seen: set[str] = set()
+    unique: list[Node] = []
+    rng.shuffle(pool)
+    for node in sorted(pool, key=lambda n: -n["value"]):
+        key = json.dumps(node["state"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(node)
+    best, rest = unique[:beam], unique[beam:]
+    return best + rng.sample(rest, min(explore, len(rest)))
+
+
+def create_collect_graph(
+    env: Environment,
+    policy: Policy,
+    value: ValueModel,
+    writer: ExampleWriter,
+    config: CollectConfig,
+) -> StateGraph[CollectState, None, CollectState, CollectState]:
+    """The collection graph. Input ``{"tasks": [...]}``; progress is streamed as custom events.
+
+    ``writer`` is where examples go, one flushed line each; tasks already listed in its ``.done`` file are skipped.
+    """
+    settings = config
+    ctx = settings.search
+    force = ctx.force_terminal if ctx.force_terminal is not None else default_force_terminal(env.name)
+    done = read_done(writer.path)
+    existing = {(e.task, e.prompt) for e in read_jsonl(writer.path).examples} if writer.path.is_file() else set()
+
+    def meta(task: str, depth: int) -> dict[str, Any]:
+        return {
+            "task": task,
+            "depth": depth,
+            "iteration": settings.iteration,
+            "env": env.name,
+            "policy_model": settings.policy_name,
+            "value_model": settings.value_name or value.name,
+        }
+
+    def emit(example: Example, counts: dict[str, int]) -> None:
+        key = (example.task, example.prompt)
+        if key in existing:
+            counts["duplicates"] += 1
+            return
+        existing.add(key)
+        writer.write(example)
+        counts["terminal_examples" if example.kind == "terminal" else "examples"] += 1
+
+    async def next_task(state: CollectState, config: RunnableConfig) -> CollectState:
+        stream = get_stream_writer()
+        tasks = list(state.get("tasks", []))
+        while tasks and tasks[0] in done:
+            stream({"event": "task_skipped", "task": tasks.pop(0)})
+        if not tasks:
+            return {"tasks": [], "task": None, "frontier": []}
+        task = tasks.pop(0)
+        root = await env.areset(task)
+        root_obs = await env.aobservation(root)
+        instruction = env.instruction(root)
+        inp = PolicyInput(
+            env_name=env.name,
+            state=root,
+            observation=root_obs,
+            root_observation=root_obs,
+            instruction=instruction,
+            path=(),
+            depth=0,
+            n=ctx.effective_root_width,
+            last_step=ctx.depth <= 1,
+            seed=ctx.seed,
+            max_retries=ctx.max_retries,
+            retry_delay=ctx.retry_delay,
+        )
+        expansion = await expand_state(env, policy, inp, force_terminal=force, config=config)
+        kids = [c for c in expansion.children if not c.terminal]
+        estimates = await evaluate_children(
+            env.name,
+            value,
+            root_obs,
+            [],
+            [(c.action, c.observation, c.terminal) for c in kids],
+            n_samples=ctx.n_value_samples,
+            config=config,
+            max_retries=ctx.max_retries,
+            retry_delay=ctx.retry_delay,
+        )
+        pool: list[Node] = [
+            {"state": c.state, "path": [[c.action, c.observation]], "value": e.value}
+            for c, e in zip(kids, estimates, strict=True)
+            if e.value >= 0
+        ]
+        calls = sum(len(e.samples) for e in estimates if not e.rule)
+        stream(
+            {
+                "event": "task_start",
+                "task": task,
+                "counts": {"policy_calls": expansion.policy_calls, "value_calls": calls},
+            }
+        )
+        frontier = _select(pool, settings.beam, settings.explore, random.Random(f"{ctx.seed}|{task}|1"))
+        return {
+            "tasks": tasks,
+            "task": task,
+            "root_observation": root_obs,
+            "instruction": instruction,
+            "frontier": frontier,
+            "depth": 1,
+        }
+
+    async def expand_level(state: CollectState, config: RunnableConfig) -> CollectState:
+        stream = get_stream_writer()
+        task, depth, root_obs = state["task"], state["depth"], state["root_observation"]
+        assert task is not None
+        sem = asyncio.Semaphore(settings.max_concurrency)
+
+        async def one(node: Node) -> LookaheadTarget | None:
+            async with sem:
+                return await lookahead(
+                    env,
+                    policy,
+                    value,
+                    node["state"],
+                    root_observation=root_obs,
+                    path=[(a, o) for a, o in node["path"]],
+                    instruction=state["instruction"],
+                    context=ctx,
+                    config=config,
+                )
+
+        frontier = state["frontier"]
+        targets = await asyncio.gather(*(one(n) for n in frontier))
+        counts = dict.fromkeys(
+            (
+                "states",
+                "examples",
+                "terminal_examples",
+                "duplicates",
+                "unparsed",
+                "dead_ends",
+                "value_calls",
+                "policy_calls",
+            ),
+            0,
+        )
+        pool: list[Node] = []
+        for node, target in zip(frontier, targets, strict=True):
+            counts["states"] += 1
+            if target is None:
+                counts["dead_ends"] += 1
+                continue
+            counts["value_calls"] += target.value_calls
+            counts["policy_calls"] += target.policy_calls
+            if target.value < 0:
+                counts["unparsed"] += 1
+            else:
+                extra = {"best_action": target.best_action, "terminal_successor": target.terminal}
+                emit(
+                    Example(
+                        target.prompt,
+                        target.target,
+                        kind="lookahead",
+                        value=target.value,
+                        extra=extra,
+                        **meta(task, depth),
+                    ),
+                    counts,
+                )
+                if target.terminal:
+                    traj = P.format_trajectory(root_obs, [(a, o) for a, o in node["path"]])
+                    emit(
+                        Example(
+                            P.terminal_prompt(traj, target.best_action),
+                            P.terminal_target(target.rationale, target.value),
+                            kind="terminal",
+                            value=target.value,
+                            **meta(task, depth + 1),
+                        ),
+                        counts,
+                    )
+            if depth >= settings.max_depth:
+                continue
+            for action, v in target.candidates:
+                if v < 0:
+                    continue
+                result = await env.astep(node["state"], action)
+                if result.valid and not env.is_terminal(result.state):
+                    obs = await env.aobservation(result.state)
+                    pool.append({"state": result.state, "path": [*node["path"], [action, obs]], "value": v})
+        stream({"event": "level", "task": task, "depth": depth, "counts": counts})
+        rng = random.Random(f"{ctx.seed}|{task}|{depth + 1}")
+        nxt = _select(pool, settings.beam, settings.explore, rng) if depth < settings.max_depth else []
+        return {"frontier": nxt, "depth": depth + 1}
+
+    async def finish_task(state: CollectState) -> CollectState:
+        task = state["task"]
+        assert task is not None
+        with done_path(writer.path).open("a", encoding="utf-8") as fh:
+            fh.write(task + "\n")
+        done.add(task)
+        get_stream_writer()({"event": "task_done", "task": task})
+        return {"task": None, "frontier": []}
+
+    def after_start(state: CollectState) -> str:
+        if state.get("task") is None:
+            return END
+        return "expand_level" if state.get("frontier") else "finish_task"
+
+    def after_level(state: CollectState) -> str:
+        return "expand_level" if state.get("frontier") else "finish_task"
+
+    graph: StateGraph[CollectState, None, CollectState, CollectState] = StateGraph(CollectState)
+    graph.add_node("next_task", next_task)
+    graph.add_node("expand_level", expand_level)
+    graph.add_node("finish_task", finish_task)
+    graph.add_edge(START, "next_task")
+    graph.add_conditional_edges("next_task", after_start, ["expand_level", "finish_task", END])
+    graph.add_conditional_edges("expand_level", after_level, ["expand_level", "finish_task"])
+    graph.add_edge("finish_task", "next_task")
+    return graph
+
+
+async def acollect(
+    env: Environment,
+    policy: Policy,
+    value: ValueModel,
+    task_ids: Sequence[str],
+    out_path: str | Path,
+    config: CollectConfig | None = None,
+    *,
+    on_event: EventHandler | None = None,
+) -> CollectStats:
+    """Collect lookahead examples for ``task_ids`` into ``out_path`` (JSONL, appended); returns the counters."""
+    cfg = config or CollectConfig()
+    stats = CollectStats()
+    with ExampleWriter(out_path) as writer:
+        graph = create_collect_graph(env, policy, value, writer, cfg).compile()
+        run_config: RunnableConfig = {"recursion_limit": len(task_ids) * (cfg.max_depth + 3) + 10}
+        start = time.perf_counter()
+        async for chunk in graph.astream({"tasks": list(task_ids)}, run_config, stream_mode="custom"):
+            event: dict[str, Any] = chunk
+            if event["event"] == "task_skipped":
+                stats.tasks_skipped += 1
+            elif event["event"] == "task_done":
+                stats.tasks += 1
+            if "counts" in event:
+                stats.add(event["counts"])
+            if on_event is not None:
+                on_event(event)
+        stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def collect(
+    env: Environment,
+    policy: Policy,
+    value: ValueModel,
+    task_ids: Sequence[str],
+    out_path: str | Path,
+    config: CollectConfig | None = None,
+    *,
+    on_event: EventHandler | None = None,
+) -> CollectStats:
+    """Synchronous :func:`acollect`."""
+    return asyncio.run(acollect(env, policy, value, task_ids, out_path, config, on_event=on_event))
+
+
+def stats_dict(stats: CollectStats) -> dict[str, Any]:
+    """Counters plus derived rates, for manifests and reports."""
+    return {**asdict(stats), "states_per_s": stats.states_per_second, "value_calls_per_s": stats.value_calls_per_second}

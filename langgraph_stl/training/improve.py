@@ -1,0 +1,437 @@
+"""STL iterations: collect with V_{k-1} → train V_k → (convert for llama.cpp) → evaluate V_k, K times.
+
+Everything lives in one run folder::
+
+    RUN_DIR/manifest.json          steps done, model registry, metrics (rewritten atomically after every step)
+    RUN_DIR/eval_0.jsonl           per-task search results with V_0 (the baseline)
+    RUN_DIR/iter_<k>/data.jsonl    lookahead examples labelled by V_{k-1} (+ data.jsonl.done: finished tasks)
+    RUN_DIR/iter_<k>/model/        the LoRA adapter V_k (checkpoints/ inside while training)
+    RUN_DIR/iter_<k>/model.gguf    V_k as a GGUF LoRA for llama.cpp (embedded base only)
+    RUN_DIR/iter_<k>/eval.jsonl    per-task search results with V_k
+
+A step is marked done in the manifest only after its outputs are complete, and each step resumes by itself
+(collection skips finished tasks, training restarts from its last checkpoint, evaluation skips evaluated tasks), so
+a crash or kill anywhere loses at most the work in flight. V_k is always retrained from the base model on the
+data V_{k-1} labelled (the reference's scheme), and V_k for k > 0 is prompted in the fine-tuned STL format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph_stl.envs.base import Environment
+from langgraph_stl.search.context import SearchContext
+from langgraph_stl.training.collect import CollectConfig, acollect, stats_dict
+from langgraph_stl.training.config import TrainConfig
+from langgraph_stl.training.dataset import file_digest
+
+MANIFEST = "manifest.json"
+EMBEDDED_BASES = ("smollm2", "hf:smollm2")
+
+ProgressHook = Callable[[str, dict[str, Any]], None]
+"""(step name, event) — collection/evaluation events for progress displays."""
+
+
+class RunConfigMismatchError(ValueError):
+    """RUN_DIR holds a run made with different settings; resuming it would mix two experiments."""
+
+
+@dataclass(slots=True)
+class ImproveConfig:
+    """One STL run. ``value`` is V_0 (base prompts); ``base`` is what every V_k is trained from."""
+
+    env: str
+    out: str
+    iterations: int = 1
+    policy: str = "smollm2"
+    value: str = "smollm2"
+    base: str = "smollm2"
+    train_tasks: list[str] = field(default_factory=list)
+    eval_tasks: list[str] = field(default_factory=list)
+    beam: int = 3
+    explore: int = 1
+    width: int = 5
+    depth: int = 4
+    value_samples: int = 5
+    temperature: float = 1.0
+    seed: int = 0
+    algorithm: str = "greedy"
+    n_rollouts: int = 1
+    baseline: bool = True
+    gguf: bool = True
+    train: dict[str, Any] = field(default_factory=dict)
+    """TrainConfig overrides (epochs, max_steps, batch_size, learning_rate, loss, max_length, ...)."""
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError("iterations must be >= 1")
+        if not self.train_tasks:
+            raise ValueError("no training tasks")
+        bad = set(self.train) - {f for f in TrainConfig.__dataclass_fields__ if f not in ("data", "out", "base")}
+        if bad:
+            raise ValueError(f"unknown training option(s) {sorted(bad)}")
+
+    def search_context(self) -> SearchContext:
+        return SearchContext(
+            width=self.width,
+            depth=self.depth,
+            n_value_samples=self.value_samples,
+            temperature=self.temperature,
+            seed=self.seed,
+            n_rollouts=self.n_rollouts,
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """Settings that define the experiment: a resumed run must match them (iterations may grow)."""
+        d = asdict(self)
+        d.pop("iterations")
+        d.pop("out")
+        return d
+
+
+def make_env(name: str) -> Environment:
+    """``game24``, ``webshop`` (HTTP env over the embedded shop) or ``py:<module>:<factory>``."""
+    if name == "game24":
+        from langgraph_stl.envs.game24 import Game24Env
+
+        return Game24Env()
+    if name == "webshop":
+        module = importlib.import_module("langgraph_stl.envs.webshop.http_env")
+        env: Environment = module.WebShopHttpEnv()
+        return env
+    if name.startswith("py:"):
+        module_name, _, attr = name[3:].rpartition(":")
+        env = getattr(importlib.import_module(module_name), attr)()
+        return env
+    raise ValueError(f"unknown environment {name!r}: use game24, webshop or py:<module>:<factory>")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Manifest
+
+
+class Manifest:
+    """RUN_DIR/manifest.json: step completion and the model registry, persisted atomically on every change."""
+
+    def __init__(self, run_dir: Path, config: ImproveConfig) -> None:
+        self.path = run_dir / MANIFEST
+        if self.path.is_file():
+            self.data: dict[str, Any] = json.loads(self.path.read_text())
+            if self.data["config"] != config.identity():
+                diff = sorted(k for k in config.identity() if self.data["config"].get(k) != config.identity()[k])
+                raise RunConfigMismatchError(
+                    f"{run_dir} was started with different settings ({', '.join(diff)}); "
+                    "resume it with the same options or use a new --out"
+                )
+        else:
+            self.data = {"version": 1, "created": time.time(), "config": config.identity(), "steps": {}, "models": {}}
+            self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(self.data, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def done(self, step: str) -> bool:
+        return bool(self.data["steps"].get(step, {}).get("done"))
+
+    def mark(self, step: str, **info: Any) -> None:
+        self.data["steps"][step] = {"done": True, "at": time.time(), **info}
+        self.save()
+
+    def register(self, index: int, **entry: Any) -> None:
+        """Add or update model V_index's registry entry (its ``k`` field is set here)."""
+        self.data["models"].setdefault(str(index), {}).update(entry, k=index)
+        self.save()
+
+    def model(self, k: int) -> dict[str, Any]:
+        entry: dict[str, Any] = self.data["models"][str(k)]
+        return entry
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def _success(reward: float | None) -> bool:
+    return reward is not None and reward >= 1.0
+
+
+async def _evaluate(
+    env: Environment,
+    config: ImproveConfig,
+    value_spec: str,
+    results_path: Path,
+    hook: ProgressHook | None,
+    step: str,
+) -> dict[str, Any]:
+    """Search every eval task with ``value_spec``; per-task results are appended (and skipped on resume)."""
+    from langgraph_stl.search import arun_search, make_policy, make_value
+
+    done: dict[str, dict[str, Any]] = {}
+    if results_path.is_file():
+        for line in results_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill: that task is simply run again
+            done[row["task_id"]] = row
+    ctx = config.search_context()
+    policy = make_policy(config.policy, temperature=config.temperature)
+    value = make_value(value_spec, temperature=config.temperature)
+    start = time.perf_counter()
+    with results_path.open("a", encoding="utf-8") as fh:
+        for task in config.eval_tasks:
+            if task in done:
+                if hook:
+                    hook(step, {"event": "task_skipped", "task": task})
+                continue
+            result = await arun_search(env, policy, value, task, algorithm=config.algorithm, context=ctx)  # type: ignore[arg-type]
+            fh.write(json.dumps(result, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            done[task] = result
+            if hook:
+                hook(step, {"event": "task_done", "task": task, "result": result})
+    rows = [done[t] for t in config.eval_tasks]
+    selected = [(r.get("true_reward") or {}).get("value_selected") for r in rows]
+    pass_n = [(r.get("true_reward") or {}).get("pass_at_n") for r in rows]
+    n = len(rows)
+    return {
+        "label": f"{config.algorithm} success rate on {n} {config.env} tasks",
+        "tasks": n,
+        "success_rate": sum(_success(r) for r in selected) / n if n else 0.0,
+        "mean_reward": sum(r or 0.0 for r in selected) / n if n else 0.0,
+        "pass_at_n": sum(_success(r) for r in pass_n) / n if n else 0.0,
+        "errors": sum(1 for r in rows if r.get("error")),
+        "value_calls": sum(int(r.get("value_calls") or 0) for r in rows),
+        "states_expanded": sum(int(r.get("states_expanded") or 0) for r in rows),
+        "seconds_this_run": time.perf_counter() - start,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop
+
+
+def _bind(hook: ProgressHook | None, step: str) -> Callable[[dict[str, Any]], None] | None:
+    """The progress hook with its step name filled in."""
+    if hook is None:
+        return None
+    return lambda event: hook(step, event)
+
+
+def value_spec_of(entry: dict[str, Any]) -> str:
+    """The search value spec of a registered model: base prompts for V_0, STL format (fast GGUF if any) after."""
+    if entry["k"] == 0:
+        return str(entry["spec"])
+    return "stl:" + str(entry.get("spec_fast") or entry["spec_hf"])
+
+
+class StlRun:
+    """One run folder's steps. Each step is idempotent: it returns at once when the manifest marks it done.
+
+    The CLI loop (:func:`run_improve`) and the Studio graph (``graphs/improve.py``) both drive these methods.
+    """
+
+    def __init__(self, config: ImproveConfig, *, hook: ProgressHook | None = None) -> None:
+        from langgraph_stl.training.sft import resolve_base
+
+        self.config = config
+        self.hook = hook
+        self.run_dir = Path(config.out).expanduser().resolve()
+        self.base_path = resolve_base(config.base)  # fail on a bad base before any collection
+        self.manifest = Manifest(self.run_dir, config)
+        self.manifest.register(0, spec=config.value, base=None, adapter=None)
+        self._env: Environment | None = None
+
+    @property
+    def env(self) -> Environment:
+        if self._env is None:
+            self._env = make_env(self.config.env)
+        return self._env
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+
+    def iter_dir(self, k: int) -> Path:
+        return self.run_dir / f"iter_{k}"
+
+    async def baseline(self) -> None:
+        """Evaluate V_0 (skipped without eval tasks or with ``baseline=False``)."""
+        step = "iter0.eval"
+        if not self.config.baseline or not self.config.eval_tasks or self.manifest.done(step):
+            return
+        metrics = await _evaluate(
+            self.env, self.config, self.config.value, self.run_dir / "eval_0.jsonl", self.hook, step
+        )
+        self.manifest.register(0, metrics=metrics)
+        self.manifest.mark(step, metrics=metrics)
+
+    async def collect(self, k: int) -> None:
+        """Lookahead data for V_k, labelled by V_{k-1}."""
+        from langgraph_stl.search import make_policy, make_value
+
+        step = f"iter{k}.collect"
+        if self.manifest.done(step):
+            return
+        cfg = self.config
+        prev_spec = value_spec_of(self.manifest.model(k - 1))
+        collect_config = CollectConfig(
+            beam=cfg.beam,
+            explore=cfg.explore,
+            search=cfg.search_context(),
+            iteration=k - 1,
+            policy_name=cfg.policy,
+            value_name=prev_spec,
+        )
+        data = self.iter_dir(k) / "data.jsonl"
+        stats = await acollect(
+            self.env,
+            make_policy(cfg.policy, temperature=cfg.temperature),
+            make_value(prev_spec, temperature=cfg.temperature),
+            cfg.train_tasks,
+            data,
+            collect_config,
+            on_event=_bind(self.hook, step),
+        )
+        self.manifest.mark(step, stats=stats_dict(stats), data=str(data))
+
+    def train_config(self, k: int) -> TrainConfig:
+        data = self.iter_dir(k) / "data.jsonl"
+        out = self.iter_dir(k) / "model"
+        return TrainConfig(**{**self.config.train, "data": [str(data)], "out": str(out), "base": str(self.base_path)})
+
+    def train(self, k: int, *, subprocess: bool = False) -> None:
+        """Train V_k from the base (in a child process with ``subprocess``: keeps torch out of a server process)."""
+        step = f"iter{k}.train"
+        if self.manifest.done(step):
+            return
+        tc = self.train_config(k)
+        if subprocess:
+            summary = _train_in_subprocess(tc)
+        else:
+            from langgraph_stl.training.sft import train
+
+            summary = asdict(train(tc)[0])
+        data = Path(tc.data[0])
+        self.manifest.register(
+            k,
+            base=str(self.base_path),
+            adapter=tc.out,
+            spec_hf=f"hf:{tc.out}",
+            data=str(data),
+            data_sha256=file_digest([data]),
+            train=summary,
+        )
+        self.manifest.mark(step, summary=summary)
+
+    def export(self, k: int) -> None:
+        """Convert V_k to a GGUF LoRA so that llama.cpp serves it (embedded base only)."""
+        step = f"iter{k}.export"
+        if self.manifest.done(step):
+            return
+        if not (self.config.gguf and self.config.base in EMBEDDED_BASES):
+            self.manifest.mark(step, skipped="GGUF export needs the embedded base (smollm2) and gguf=True")
+            return
+        from langgraph_stl.training.gguf_lora import convert_adapter
+
+        gguf = self.iter_dir(k) / "model.gguf"
+        convert_adapter(self.iter_dir(k) / "model", gguf)
+        self.manifest.register(k, gguf=str(gguf), spec_fast=f"smollm2+lora={gguf}")
+        self.manifest.mark(step, gguf=str(gguf))
+
+    async def evaluate(self, k: int) -> None:
+        """Search the eval tasks with V_k (STL prompt format)."""
+        step = f"iter{k}.eval"
+        if not self.config.eval_tasks or self.manifest.done(step):
+            return
+        spec = value_spec_of(self.manifest.model(k))
+        metrics = await _evaluate(self.env, self.config, spec, self.iter_dir(k) / "eval.jsonl", self.hook, step)
+        self.manifest.register(k, metrics=metrics)
+        self.manifest.mark(step, metrics=metrics)
+
+
+def _train_in_subprocess(tc: TrainConfig) -> dict[str, Any]:
+    """Run ``stl train`` for ``tc`` in a child process and read back its summary."""
+    import subprocess
+    import sys
+
+    cfg_path = Path(tc.out) / "requested_config.json"
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(json.dumps(tc.to_dict()))
+    cmd = [sys.executable, "-m", "langgraph_stl.training.sft", str(cfg_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads((Path(tc.out) / "train_summary.json").read_text())
+    return summary
+
+
+def run_improve(
+    config: ImproveConfig,
+    *,
+    hook: ProgressHook | None = None,
+    on_iteration: Callable[[Manifest], None] | None = None,
+) -> Manifest:
+    """Run (or resume) ``config.iterations`` STL iterations; returns the final manifest."""
+    return asyncio.run(arun_improve(config, hook=hook, on_iteration=on_iteration))
+
+
+async def arun_improve(
+    config: ImproveConfig,
+    *,
+    hook: ProgressHook | None = None,
+    on_iteration: Callable[[Manifest], None] | None = None,
+) -> Manifest:
+    """Async :func:`run_improve`: baseline, then collect → train → export → evaluate per iteration."""
+    run = StlRun(config, hook=hook)
+    try:
+        await run.baseline()
+        for k in range(1, config.iterations + 1):
+            await run.collect(k)
+            await asyncio.to_thread(run.train, k)
+            run.export(k)
+            await run.evaluate(k)
+            if on_iteration is not None:
+                on_iteration(run.manifest)
+    finally:
+        run.close()
+    return run.manifest
+
+
+def summary_rows(manifest: Manifest) -> list[dict[str, Any]]:
+    """One row per registered model for the per-iteration table."""
+    rows = []
+    for key in sorted(manifest.data["models"], key=int):
+        m = manifest.data["models"][key]
+        train = m.get("train") or {}
+        collect = manifest.data["steps"].get(f"iter{key}.collect", {}).get("stats", {})
+        metrics = m.get("metrics") or {}
+        rows.append(
+            {
+                "k": int(key),
+                "value model": value_spec_of(m) if "spec" in m or "spec_hf" in m else "-",
+                "examples": collect.get("examples", 0) + collect.get("terminal_examples", 0) if collect else None,
+                "train steps": train.get("steps"),
+                "loss": (train.get("loss_first"), train.get("loss_last")),
+                "metric": metrics.get("label"),
+                "success": metrics.get("success_rate"),
+                "pass@n": metrics.get("pass_at_n"),
+            }
+        )
+    return rows

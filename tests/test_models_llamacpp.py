@@ -1,0 +1,200 @@
+"""The managed llama.cpp server with the real embedded model (one shared server for the module)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from langgraph_stl.models import LlamaServerError, TokenUsageCallback, load_chat_model, next_token_logprobs
+from langgraph_stl.models.openai_compat import OpenAICompatibleChat
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+QUESTION = [HumanMessage("What is the capital of France?")]
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Iterator[OpenAICompatibleChat]:
+    model = load_chat_model("smollm2", temperature=0, max_tokens=16)
+    assert isinstance(model, OpenAICompatibleChat)
+    yield model
+    model.close()
+
+
+def _server_prompt_tokens(model: OpenAICompatibleChat, messages: list[BaseMessage]) -> int:
+    """Token count of the chat-templated prompt, asked from the server itself."""
+    server = model.server
+    assert server is not None
+    headers = {"Authorization": f"Bearer {server.config.api_key}"}
+    chat = [{"role": "system" if m.type == "system" else "user", "content": m.content} for m in messages]
+    prompt = httpx.post(f"{server.address}/apply-template", json={"messages": chat}, headers=headers).json()["prompt"]
+    tokens = httpx.post(f"{server.address}/tokenize", json={"content": prompt}, headers=headers).json()["tokens"]
+    return len(tokens)
+
+
+def test_server_starts_once_and_is_reused(smollm2: OpenAICompatibleChat) -> None:
+    server = smollm2.server
+    assert server is not None and server.alive()
+    assert server.startup_s < 30
+    again = load_chat_model("smollm2", temperature=0.7)
+    assert isinstance(again, OpenAICompatibleChat) and again.server is server
+    assert server.config.n_parallel == 4
+
+
+def test_chatml_without_default_system_prompt(smollm2: OpenAICompatibleChat) -> None:
+    server = smollm2.server
+    assert server is not None
+    headers = {"Authorization": f"Bearer {server.config.api_key}"}
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    prompt = httpx.post(f"{server.address}/apply-template", json=body, headers=headers).json()["prompt"]
+    assert prompt == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert httpx.get(f"{server.base_url}/models").status_code == 401  # the per-server key keeps others out
+
+
+def test_greedy_answer_and_exact_usage(smollm2: OpenAICompatibleChat) -> None:
+    cb = TokenUsageCallback()
+    messages: list[BaseMessage] = [SystemMessage("Answer briefly."), *QUESTION]
+    reply = smollm2.invoke(messages, config={"callbacks": [cb]})
+    assert reply.content  # a 135M model's answer: not pinned (it differs between llama.cpp builds)
+    usage = cb.as_dict()["smollm2"]
+    assert usage["calls"] == 1
+    assert usage["input_tokens"] == _server_prompt_tokens(smollm2, messages)
+    assert reply.usage_metadata is not None
+    assert usage["output_tokens"] == reply.usage_metadata["output_tokens"] > 0
+
+
+async def test_concurrent_requests(smollm2: OpenAICompatibleChat) -> None:
+    prompts = [[HumanMessage("Name a fruit.")], [HumanMessage("Name a color.")]]
+    sequential = [(await smollm2.ainvoke(p)).content for p in prompts]
+    concurrent = await asyncio.gather(*(smollm2.ainvoke(p) for p in prompts))
+    assert [r.content for r in concurrent] == sequential
+
+
+def test_n_choices_have_their_own_metadata_and_exact_usage(smollm2: OpenAICompatibleChat) -> None:
+    cb = TokenUsageCallback()
+    result = smollm2.generate([QUESTION], n=3, temperature=1.0, seed=5, max_tokens=12, callbacks=[cb])
+    choices = result.generations[0]
+    assert len(choices) == 3
+    counts = [len(c.generation_info["logprobs"]["content"]) for c in choices]  # type: ignore[index]
+    outputs = [c.message.usage_metadata["output_tokens"] for c in choices]  # type: ignore[attr-defined]
+    assert outputs == counts  # each choice counted, not the first one three times
+    assert len({c.text for c in choices}) > 1
+    usage = cb.as_dict()["smollm2"]
+    assert usage["output_tokens"] == sum(counts)
+    assert usage["input_tokens"] == _server_prompt_tokens(smollm2, QUESTION)
+
+
+def test_seed_makes_sampling_repeatable(smollm2: OpenAICompatibleChat) -> None:
+    runs = [smollm2.invoke(QUESTION, temperature=1.0, seed=1234, max_tokens=12).content for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_stop_and_logprobs_pass_through(smollm2: OpenAICompatibleChat) -> None:
+    reply = smollm2.invoke(QUESTION, stop=[" is"], logprobs=True, top_logprobs=3)
+    assert " is" not in reply.content
+    entries = reply.response_metadata["logprobs"]["content"]
+    assert entries and len(entries[0]["top_logprobs"]) == 3
+
+
+def test_openai_spec_against_the_server(smollm2: OpenAICompatibleChat) -> None:
+    server = smollm2.server
+    assert server is not None
+    client = load_chat_model(
+        f"openai:smollm2@{server.base_url}", api_key=server.config.api_key, temperature=0, max_tokens=16
+    )
+    cb = TokenUsageCallback()
+    assert client.invoke(QUESTION, config={"callbacks": [cb]}).content == smollm2.invoke(QUESTION).content
+    assert cb.as_dict()["smollm2"]["input_tokens"] == _server_prompt_tokens(smollm2, QUESTION)
+
+
+def test_server_logprobs_readout(smollm2: OpenAICompatibleChat) -> None:
+    (top,) = next_token_logprobs(smollm2, [QUESTION], assistant_prefix="The capital", top_k=5)
+    assert len(top) == 5
+    assert max(top, key=top.__getitem__) == " of"
+    assert all(v <= 0 for v in top.values())
+
+
+def _write_lora(path: Path, rank: int = 4) -> None:
+    """A random GGUF LoRA on a few attention projections (the format of local-models.md)."""
+    import gguf
+
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(rank))
+    for layer in range(3):
+        for name, (rows, cols) in {"attn_q": (576, 576), "attn_v": (192, 576)}.items():
+            writer.add_tensor(
+                f"blk.{layer}.{name}.weight.lora_a", (rng.standard_normal((rank, cols)) * 0.5).astype("f4")
+            )
+            writer.add_tensor(
+                f"blk.{layer}.{name}.weight.lora_b", (rng.standard_normal((rows, rank)) * 0.5).astype("f4")
+            )
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_lora_adapter_with_per_request_scale(smollm2: OpenAICompatibleChat, tmp_path: Path) -> None:
+    adapter = tmp_path / "value.gguf"
+    _write_lora(adapter)
+    base_text = smollm2.invoke(QUESTION).content
+    off = load_chat_model(f"smollm2+lora={adapter}", lora_scale=0.0, temperature=0, max_tokens=16)
+    on = load_chat_model("smollm2", lora=adapter, temperature=0, max_tokens=16)
+    assert isinstance(off, OpenAICompatibleChat) and isinstance(on, OpenAICompatibleChat)
+    assert off.server is on.server and on.server is not smollm2.server
+    assert on.model_name == "smollm2+lora=value"
+    assert off.invoke(QUESTION).content == base_text
+    assert on.invoke(QUESTION).content != base_text
+    on.close()
+
+
+def test_dead_server_gives_a_clear_error_and_restarts() -> None:
+    model = load_chat_model("smollm2", n_parallel=1, ctx_per_slot=512, max_tokens=4)
+    assert isinstance(model, OpenAICompatibleChat) and model.server is not None
+    os.kill(model.server.pid, signal.SIGKILL)
+    with pytest.raises(LlamaServerError, match="died"):
+        model.invoke("hi")
+    fresh = load_chat_model("smollm2", n_parallel=1, ctx_per_slot=512, max_tokens=4)
+    assert isinstance(fresh, OpenAICompatibleChat) and fresh.server is not None
+    assert fresh.server.pid != model.server.pid
+    assert fresh.invoke("hi").content
+    fresh.close()
+    with pytest.raises(LlamaServerError, match="was closed"):
+        fresh.invoke("hi")
+
+
+def test_server_dies_with_its_owner() -> None:
+    code = (
+        "import time\nfrom langgraph_stl.models import load_chat_model\n"
+        "m = load_chat_model('smollm2', n_parallel=1, ctx_per_slot=512)\n"
+        "print(m.server.pid, flush=True)\ntime.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    server_pid = int(owner.stdout.readline())
+    owner.kill()  # no atexit: the server must notice the closed pipe by itself
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(server_pid, signal.SIGKILL)
+    pytest.fail("the llama.cpp server outlived its owner")

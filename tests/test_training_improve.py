@@ -1,0 +1,118 @@
+"""STL iterations on a toy environment with scripted V_0 and a tiny random Llama as training base: the manifest,
+the model registry, crash-resume without redoing finished steps, and the Studio graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langgraph_stl.training.improve import (
+    ImproveConfig,
+    RunConfigMismatchError,
+    run_improve,
+    summary_rows,
+    value_spec_of,
+)
+from tests.fakes import ScriptedChatModel, TreeEnv, path_value_responder
+from tests.tiny_llama import build_tiny_llama
+
+
+def tree_env() -> TreeEnv:
+    return TreeEnv(branching=2, depth=3, forbid_true_reward=False)
+
+
+def v0_chat() -> ScriptedChatModel:
+    return ScriptedChatModel(responder=path_value_responder({"/a": 8, "/a/b": 9}, default=4))
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+def _config(out: Path, base: Path, **kw: Any) -> ImproveConfig:
+    settings: dict[str, Any] = {
+        "env": "py:tests.test_training_improve:tree_env",
+        "out": str(out),
+        "policy": "enumerate",
+        "value": "py:tests.test_training_improve:v0_chat",
+        "base": f"hf:{base}",
+        "train_tasks": ["t0", "t1"],
+        "eval_tasks": ["t2", "t3"],
+        "beam": 1,
+        "explore": 1,
+        "width": 2,
+        "depth": 3,
+        "value_samples": 1,
+        "train": {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "device": "cpu", "max_length": 256},
+    }
+    return ImproveConfig(**{**settings, **kw})
+
+
+@pytest.mark.slow
+def test_iteration_registers_model_and_resumes_after_a_crash(tiny_base: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = _config(out, tiny_base)
+
+    def crash_in_eval(step: str, event: dict[str, Any]) -> None:
+        if step == "iter1.eval" and event["event"] == "task_done":
+            raise Crash("killed during evaluation")
+
+    with pytest.raises(Crash):
+        run_improve(config, hook=crash_in_eval)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"iter0.eval", "iter1.collect", "iter1.train", "iter1.export"} <= set(manifest["steps"])
+    assert "iter1.eval" not in manifest["steps"]
+    done_at = {s: manifest["steps"][s]["at"] for s in ("iter1.collect", "iter1.train")}
+    data_lines = (out / "iter_1" / "data.jsonl").read_text().count("\n")
+    assert data_lines > 0
+    assert (out / "iter_1" / "eval.jsonl").read_text().count("\n") == 1  # the first task's result survived
+
+    events: list[tuple[str, str]] = []
+    final = run_improve(config, hook=lambda step, e: events.append((step, e["event"])))
+    steps = final.data["steps"]
+    assert {s: steps[s]["at"] for s in done_at} == done_at  # not redone
+    assert (out / "iter_1" / "data.jsonl").read_text().count("\n") == data_lines
+    assert ("iter1.eval", "task_skipped") in events and events.count(("iter1.eval", "task_done")) == 1
+    assert (out / "iter_1" / "eval.jsonl").read_text().count("\n") == 2
+
+    v1 = final.model(1)
+    assert v1["adapter"] == str(out / "iter_1" / "model") and v1["base"] == str(tiny_base)
+    assert len(v1["data_sha256"]) == 64 and v1["train"]["steps"] == 2
+    assert value_spec_of(v1) == f"stl:hf:{out / 'iter_1' / 'model'}"  # fine-tuned prompt format, no GGUF base
+    assert steps["iter1.export"]["skipped"]
+    assert v1["metrics"]["tasks"] == 2 and "greedy success rate on 2" in v1["metrics"]["label"]
+    rows = summary_rows(final)
+    assert [r["k"] for r in rows] == [0, 1] and rows[1]["examples"] == data_lines
+
+    with pytest.raises(RunConfigMismatchError, match="beam"):
+        run_improve(_config(out, tiny_base, beam=2))
+
+
+def test_registered_adapter_loads_with_load_chat_model(tiny_base: Path, tmp_path: Path) -> None:
+    from langgraph_stl.models import load_chat_model
+    from langgraph_stl.training.config import TrainConfig
+    from langgraph_stl.training.dataset import Example, ExampleWriter
+    from langgraph_stl.training.sft import train
+
+    data = tmp_path / "d.jsonl"
+    with ExampleWriter(data, fsync=False) as w:
+        w.write(Example(prompt="Input: 4 4 6 8", completion="Thus the correctness score is 7.50 / 10.00.", depth=1))
+    train(TrainConfig(data=[str(data)], out=str(tmp_path / "a"), base=f"hf:{tiny_base}", max_steps=1, device="cpu"))
+    model = load_chat_model(f"hf:{tmp_path / 'a'}", max_tokens=4, temperature=0.0)
+    reply = model.invoke("Input: 4 4 6 8")
+    assert isinstance(reply.content, str)
+
+
+def test_bad_settings_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown training option"):
+        _config(tmp_path, tmp_path, train={"epochz": 1})
+    with pytest.raises(ValueError, match="no training tasks"):
+        _config(tmp_path, tmp_path, train_tasks=[])
