@@ -1,6 +1,7 @@
 """The WebShop experiment with the embedded SmolLM2-135M as value model (docs/RESULTS.md, "## WebShop").
 
-Stages (each resumable; rerun a stage to continue it, ``all`` runs the missing ones in order):
+Stages (each resumable: rerun a stage to continue it; ``all`` = rule rule_full random collect train evals
+report, in that order, skipping finished work):
 
   measure  value evaluations/s of the embedded model on WebShop-length prompts (logits and generate mode)
   rule     WebShop's rule baseline (search the instruction, buy the first result) on the test tasks
@@ -8,6 +9,7 @@ Stages (each resumable; rerun a stage to continue it, ``all`` runs the missing o
   random   clickables policy + random value, greedy, 3 rollouts
   collect  STL lookahead data on train goals, labelled by V0 (embedded model, base prompts, logits mode)
   train    LoRA on that data (``stl train``), then the GGUF LoRA for llama.cpp
+  v0, stl  the V0 / STL (V1) greedy runs alone
   evals    V0 and STL (V1) greedy runs, side by side (two processes), so both cover the same tasks when stopped
   report   ``stl report`` over the result files, plots and copies into docs/results/webshop/
 
@@ -44,7 +46,20 @@ SEARCH = ["--algorithm", "greedy", "--width", "3", "--depth", "5", "--temperatur
 """Greedy as the reference (5 steps, Buy Now forced at the last one); 3 proposals per expansion."""
 ADAPTER = RUNS / "stl_v1"
 GGUF = RUNS / "stl_v1.gguf"
-TRAIN = ["--epochs", "3", "--batch-size", "4", "--lr", "2e-4", "--max-length", "2048", "--save-steps", "10"]
+TRAIN = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "4",
+    "--lr",
+    "5e-4",
+    "--warmup-steps",
+    "1",
+    "--max-length",
+    "1024",
+    "--save-steps",
+    "2",
+]
 
 
 def log_command(cmd: list[str]) -> None:
@@ -160,14 +175,22 @@ def stage_train() -> None:
         convert_adapter(ADAPTER, GGUF)
 
 
+V0_EVAL = eval_cmd("v0", f"{BASELINES}:clickables_policy", "smollm2", *MODEL_EVAL)
+STL_EVAL = eval_cmd("stl", f"{BASELINES}:clickables_policy", f"stl:smollm2+lora={GGUF}", *MODEL_EVAL)
+
+
+def stage_v0() -> None:
+    run(V0_EVAL)
+
+
+def stage_stl() -> None:
+    run(STL_EVAL)
+
+
 def stage_evals() -> None:
     """V0 and STL side by side: two `stl eval` processes (each its own llama.cpp server, 2 threads)."""
-    cmds = [
-        eval_cmd("v0", f"{BASELINES}:clickables_policy", "smollm2", *MODEL_EVAL),
-        eval_cmd("stl", f"{BASELINES}:clickables_policy", f"stl:smollm2+lora={GGUF}", *MODEL_EVAL),
-    ]
     procs = []
-    for cmd in cmds:
+    for cmd in (V0_EVAL, STL_EVAL):
         log_command(cmd)
         print("+", shlex.join(cmd), flush=True)
         procs.append(subprocess.Popen(cmd, cwd=REPO))
@@ -203,9 +226,13 @@ STAGES = {
     "random": stage_random,
     "collect": stage_collect,
     "train": stage_train,
+    "v0": stage_v0,
+    "stl": stage_stl,
     "evals": stage_evals,
     "report": stage_report,
 }
+
+ALL = ["rule", "rule_full", "random", "collect", "train", "evals", "report"]
 
 
 def main() -> None:
@@ -214,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("STL_DATA_DIR", str(REPO.parent.parent / "shared" / "data"))
     RUNS.mkdir(parents=True, exist_ok=True)
-    names = list(STAGES) if "all" in args.stages else args.stages
+    names = ALL if "all" in args.stages else args.stages
     for name in names:
         start = time.time()
         print(f"== {name} ({time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f})", flush=True)
