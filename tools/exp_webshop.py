@@ -8,7 +8,8 @@ report, in that order, skipping finished work):
   rule_full  the rule baseline on the whole test split (goals 0-499)
   random   clickables policy + random value, greedy, 3 rollouts
   collect  STL lookahead data on train goals, labelled by V0 (embedded model, base prompts, logits mode)
-  train    LoRA on that data (``stl train``), then the GGUF LoRA for llama.cpp
+  train    LoRA on that data (``stl train``, resumes from its checkpoints), then ``export``
+  export   the GGUF LoRA for llama.cpp (of the latest checkpoint when training was stopped early)
   v0, stl  the V0 / STL (V1) greedy runs alone
   evals    V0 and STL (V1) greedy runs, side by side (two processes), so both cover the same tasks when stopped
   report   ``stl report`` over the result files, plots and copies into docs/results/webshop/
@@ -166,13 +167,23 @@ def stage_collect() -> None:
 
 
 def stage_train() -> None:
-    if not (ADAPTER / "adapter_config.json").exists():
-        run([*STL, "train", "--data", str(RUNS / "collect.jsonl"), "--out", str(ADAPTER), "--base", "smollm2", *TRAIN])
-    if not GGUF.exists():
-        from langgraph_stl.training.gguf_lora import convert_adapter
+    run([*STL, "train", "--data", str(RUNS / "collect.jsonl"), "--out", str(ADAPTER), "--base", "smollm2", *TRAIN])
+    stage_export()
 
-        log_command(["convert_adapter", str(ADAPTER), str(GGUF)])
-        convert_adapter(ADAPTER, GGUF)
+
+def stage_export() -> None:
+    """The GGUF LoRA of the trained adapter, or of its latest checkpoint when training was stopped early."""
+    source = ADAPTER
+    if not (ADAPTER / "adapter_config.json").exists():
+        checkpoints = sorted((ADAPTER / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        if not checkpoints:
+            raise SystemExit(f"no adapter or checkpoint under {ADAPTER}: run the train stage")
+        source = checkpoints[-1]
+    from langgraph_stl.training.gguf_lora import convert_adapter
+
+    log_command(["convert_adapter", str(source), str(GGUF)])
+    convert_adapter(source, GGUF)
+    (RUNS / "export.json").write_text(json.dumps({"adapter": str(source.relative_to(REPO)), "gguf": GGUF.name}))
 
 
 V0_EVAL = eval_cmd("v0", f"{BASELINES}:clickables_policy", "smollm2", *MODEL_EVAL)
@@ -199,24 +210,40 @@ def stage_evals() -> None:
         raise SystemExit(f"eval exit codes {codes}")
 
 
+def finished(name: str) -> int:
+    """Tasks with a result line in a run's JSONL (model runs use concurrency 1, so they are a prefix of the list)."""
+    path = RUNS / f"{name}.jsonl"
+    if not path.exists():
+        return 0
+    return sum(json.loads(line).get("record") == "task" for line in path.read_text().splitlines() if line.strip())
+
+
 def stage_report() -> None:
-    files = [RUNS / f"{n}.jsonl" for n in ("rule", "random", "v0", "stl") if (RUNS / f"{n}.jsonl").exists()]
+    """Paired report over the first N test tasks that every run finished (V0 = baseline), plus the full rule run."""
+    names = [n for n in ("rule", "random", "v0", "stl") if finished(n)]
+    n_tasks = min(finished(n) for n in names)
     DOCS.mkdir(parents=True, exist_ok=True)
-    baseline = ["--baseline", str(RUNS / "v0.jsonl")] if (RUNS / "v0.jsonl").exists() else []
-    cmd = [*STL, "report", *map(str, files), *baseline, "--plots", str(DOCS)]
+    others = [str(RUNS / f"{n}.jsonl") for n in names if n != "v0"]
+    cmd = [*STL, "report", *others, "--baseline", str(RUNS / "v0.jsonl"), "--n-tasks", str(n_tasks)]
+    cmd += ["--plots", str(DOCS)]
     log_command(cmd)
     report = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
-    (DOCS / "report.md").write_text(report)
     js = subprocess.run([*cmd[:-2], "--json"], cwd=REPO, check=True, capture_output=True, text=True).stdout
+    full_cmd = [*STL, "report", str(RUNS / "rule_full.jsonl")]
+    log_command(full_cmd)
+    full = subprocess.run(full_cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    (DOCS / "report.md").write_text(f"{report}\n\n# Rule baseline, test goals 0-499\n\n{full}")
     (DOCS / "report.json").write_text(js)
-    for name in [f.name for f in files] + ["commands.log", "measure.json", "collect_stats.json"]:
+    keep = [f"{n}.jsonl" for n in [*names, "rule_full"]] + ["commands.log", "measure.json", "export.json"]
+    for name in [*keep, "collect.jsonl", "collect.jsonl.done", "collect.log"]:
         if (RUNS / name).exists():
             shutil.copy(RUNS / name, DOCS / name)
-    if (RUNS / "collect.jsonl").exists():
-        shutil.copy(RUNS / "collect.jsonl", DOCS / "collect.jsonl")
-    if (ADAPTER / "train_summary.json").exists():
-        shutil.copy(ADAPTER / "train_summary.json", DOCS / "train_summary.json")
+    exported = json.loads((RUNS / "export.json").read_text())["adapter"] if (RUNS / "export.json").exists() else ""
+    for src in (ADAPTER / "train_summary.json", REPO / exported / "trainer_state.json"):
+        if exported and src.exists():
+            shutil.copy(src, DOCS / src.name)
     print(report)
+    print(full)
 
 
 STAGES = {
@@ -228,6 +255,7 @@ STAGES = {
     "train": stage_train,
     "v0": stage_v0,
     "stl": stage_stl,
+    "export": stage_export,
     "evals": stage_evals,
     "report": stage_report,
 }
