@@ -141,8 +141,13 @@ def bench_embedded(k: int, max_tokens: int, threads: int | None) -> dict[str, An
 
     extra = {} if threads is None else {"threads": threads}
     model = load_chat_model("smollm2", temperature=1.0, max_tokens=max_tokens, **extra)
+    # the naive baseline: same server, but every request re-reads its whole prompt (no prefix cache)
+    uncached = load_chat_model(
+        "smollm2", temperature=1.0, max_tokens=max_tokens, extra_body={"cache_prompt": False}, **extra
+    )
     items = _webshop_items(k)
     generate = ValueModel(model)
+    naive = ValueModel(uncached)
     logits = ValueModel(model, mode="logits")
 
     async def concurrent(vm: ValueModel) -> float:
@@ -156,21 +161,28 @@ def bench_embedded(k: int, max_tokens: int, threads: int | None) -> dict[str, An
             await vm.aevaluate("webshop", [item], n_samples=1)
         return time.perf_counter() - start
 
-    async def measure() -> tuple[float, float, float]:
+    async def measure() -> tuple[float, float, float, float]:
         # one event loop for all: the model's async HTTP pool is bound to the loop that opened it
         await concurrent(generate)  # warm-up: server start, every slot's prompt cache filled
-        return await one_at_a_time(generate), await concurrent(generate), await concurrent(logits)
+        return (
+            await one_at_a_time(naive),
+            await one_at_a_time(generate),
+            await concurrent(generate),
+            await concurrent(logits),
+        )
 
-    seq, conc, logit = asyncio.run(measure())
+    naive_t, seq, conc, logit = asyncio.run(measure())
     prompt_chars = len(generate.prompt("webshop", items[0]))
     return {
         "k": k,
         "llama_threads": threads or "default (all cores)",
         "prompt_chars": prompt_chars,
         "max_tokens": max_tokens,
-        "one_at_a_time_evals_per_s": round(k / seq, 3),
-        "concurrent_evals_per_s": round(k / conc, 3),
-        "speedup": round(seq / conc, 2),
+        "naive_one_at_a_time_no_prefix_cache_evals_per_s": round(k / naive_t, 3),
+        "one_at_a_time_prefix_cache_evals_per_s": round(k / seq, 3),
+        "concurrent_prefix_cache_evals_per_s": round(k / conc, 3),
+        "speedup_concurrent_vs_naive": round(naive_t / conc, 2),
+        "speedup_concurrent_vs_one_at_a_time": round(seq / conc, 2),
         "logits_evals_per_s": round(k / logit, 3),
     }
 
