@@ -37,7 +37,7 @@ def _pick_env(env: str) -> str:
         if env not in PRESETS:
             raise ValueError(f"unknown environment {env!r}: auto, {', '.join(PRESETS)}")
         return env
-    from langgraph_stl.evaluation.search_task import make_env
+    from langgraph_stl.envs import make_env
 
     try:
         make_env("webshop").close()
@@ -59,8 +59,9 @@ def demo(
     """Self-improve the embedded value model once (a few test tasks, a short fine-tune) and print before/after."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from langgraph_stl.envs import make_env
     from langgraph_stl.evaluation.report import build_report
-    from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, make_env, run_improve
+    from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve
 
     try:
         name = _pick_env(env)
