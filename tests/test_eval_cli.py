@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_stl.evaluation.results import load_results
-from langgraph_stl.evaluation.search_task import api_models, record_from_search
+from langgraph_stl.evaluation.results import load_results, record_from_search
+from langgraph_stl.evaluation.search_task import api_models
 from tests.conftest import REPO
 from tests.fakes import ScriptedChatModel
 
@@ -103,6 +103,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, args: tuple[str, ...], messa
 def test_record_from_search_and_api_models() -> None:
     result = {
         "task_id": "7",
+        "algorithm": "greedy",
         "rollouts": [
             {"trajectory": ["a", "b"], "values": [0.5, 0.9], "value": 0.9, "true_reward": 0.25},
             {"trajectory": ["c"], "values": [-1.0], "value": -1.0, "true_reward": 1.0},
@@ -121,3 +122,30 @@ def test_record_from_search_and_api_models() -> None:
     assert failed.error == "model down" and failed.rollouts == () and failed.true_reward == 0
     specs = ["openai:gpt-4o", "stl:openai:my-llama@http://127.0.0.1:8020/v1", "openai:x@https://api.example.com/v1"]
     assert api_models([*specs, "smollm2", "enumerate", "py:m:f", "hf:some/model"]) == {"gpt-4o", "x"}
+
+
+@pytest.mark.slow
+def test_webshop_rule_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "rule.jsonl"
+    cmd = [sys.executable, "-m", "langgraph_stl", "eval", "--env", "webshop", "--algorithm", "rule", "--out", str(out)]
+    res = subprocess.run([*cmd, "--limit", "3"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    tasks = load_results(out).tasks
+    assert sorted(tasks) == ["fixed_0", "fixed_1", "fixed_2"]
+    for task in tasks.values():
+        (rollout,) = task.rollouts
+        assert rollout.trajectory[0].startswith("search[") and rollout.trajectory[-1] == "click[Buy Now]"
+        assert len(rollout.trajectory) == 3 and task.states_expanded == 3 and 0 <= task.true_reward <= 1
+    assert any(t.true_reward > 0 for t in tasks.values())
+
+
+def test_models_are_required_except_for_the_rule_baseline(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "langgraph_stl", "eval", "--env", "game24", "--out", str(tmp_path / "x.jsonl")]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 2 and "--policy and --value are required" in res.stderr
+
+
+def test_demo_rejects_an_unknown_environment(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "langgraph_stl", "demo", "--env", "chess", "--out", str(tmp_path / "demo")]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 2 and "unknown environment 'chess'" in res.stderr and not (tmp_path / "demo").exists()

@@ -206,3 +206,30 @@ def test_cli_report_json_markdown_plots_and_errors(data_dir: Path, tmp_path: Pat
     bad = _write(tmp_path / "bad.jsonl", [REF_LINE % (0, 1, 1), "oops"])
     err = _cli(str(bad))
     assert err.returncode == 2 and "bad.jsonl:2: not valid JSON" in err.stderr
+
+
+def test_reads_run_search_results_as_stl_improve_writes_them(tmp_path: Path) -> None:
+    def result(task_id: str, rewards: list[float], values: list[float], error: str | None = None) -> str:
+        rollouts = [
+            {"leaf": f"r{i}", "trajectory": ["x"], "values": [v], "value": v, "true_reward": r}
+            for i, (r, v) in enumerate(zip(rewards, values, strict=True))
+        ]
+        row = {"task_id": task_id, "algorithm": "greedy", "rollouts": rollouts, "states_expanded": 4, "error": error}
+        row["tokens"] = {"smollm2": {"input_tokens": 30, "output_tokens": 7, "calls": 2}}
+        return json.dumps(row)
+
+    lines = [result("900", [0.0, 1.0], [0.9, 0.2]), result("901", [1.0], [0.5]), result("905", [], [], "model down")]
+    results = load_results(_write(tmp_path / "eval_0.jsonl", lines))
+    assert results.format == "search"
+    s = summarize(results, task_universe(results))
+    assert s.n_tasks == 3 and "tasks present" in s.universe.source  # no 0..905 universe for non-reference files
+    assert (s.n_failed, s.variants["oracle"].score) == (1, pytest.approx(200 / 3))
+    assert s.variants["value_selected"].score == pytest.approx(100 / 3)  # 900 picks the 0.9-valued rollout: 0
+    assert s.tokens["smollm2"]["calls"] == 6
+    mixed = _write(tmp_path / "mixed.jsonl", [lines[0], REF_LINE % (0, 1, 1)])
+    with pytest.raises(ResultsFormatError, match=r"mixed.jsonl:2: mixed formats"):
+        load_results(mixed)
+    no_truth = json.loads(lines[1])
+    del no_truth["rollouts"][0]["true_reward"]
+    with pytest.raises(ResultsFormatError, match="true_reward=False"):
+        load_results(_write(tmp_path / "nt.jsonl", [json.dumps(no_truth)]))

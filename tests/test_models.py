@@ -151,3 +151,26 @@ def test_conversion_crash_leaves_no_cache(tmp_path: Path, monkeypatch: pytest.Mo
     assert folder == models / "smollm2-135m-instruct" and (folder / "config.json").is_file()
     monkeypatch.setattr(embedded_mod, "_convert_gguf", crash)  # cached: no second conversion
     assert embedded_mod.embedded_hf_folder(progress=False) == folder
+
+
+def test_default_threads_follow_env_and_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_stl.models import threads
+
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.default_threads() == 3
+    monkeypatch.setenv(threads.THREADS_ENV, "many")
+    with pytest.raises(ValueError, match="positive integer"):
+        threads.default_threads()
+    monkeypatch.delenv(threads.THREADS_ENV)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert threads.default_threads() == 5
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
+    assert threads.default_threads() == 1
+
+
+def test_threads_do_not_split_the_server_registry() -> None:
+    from langgraph_stl.models.server import ServerConfig
+
+    assert ServerConfig("m.gguf", "m", threads=1) == ServerConfig("m.gguf", "m", threads=2, api_key="k")
+    assert ServerConfig("m.gguf", "m", n_parallel=2) != ServerConfig("m.gguf", "m", n_parallel=4)

@@ -198,3 +198,18 @@ def test_server_dies_with_its_owner() -> None:
         time.sleep(0.1)
     os.kill(server_pid, signal.SIGKILL)
     pytest.fail("the llama.cpp server outlived its owner")
+
+
+def test_structured_output_json_schema(smollm2: OpenAICompatibleChat) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        city: str
+
+    answer = smollm2.with_structured_output(Answer, method="json_schema").invoke(QUESTION, max_tokens=40)
+    assert isinstance(answer, Answer) and answer.city
+
+
+async def test_sync_logprobs_inside_an_event_loop_points_to_the_async_twin(smollm2: OpenAICompatibleChat) -> None:
+    with pytest.raises(RuntimeError, match="await anext_token_logprobs"):
+        next_token_logprobs(smollm2, [QUESTION])

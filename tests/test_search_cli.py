@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 ORACLE = "py:tests.fakes:game24_oracle_model"
@@ -28,13 +30,14 @@ def test_search_json_has_the_documented_keys() -> None:
     assert result["tokens"]["oracle"]["calls"] == result["value_calls"]
 
 
+@pytest.mark.slow
 def test_search_report_labels_the_true_reward_and_bad_input_fails_cleanly() -> None:
     out = _stl("--task", "900", "--policy", "enumerate", "--value", ORACLE, "--width", "40", "--rollouts", "1",
                "--value-samples", "1")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "true reward (display only" in out.stdout and "statistics" in out.stdout
     bad_env = _stl("--env", "chess")
-    assert bad_env.returncode == 2 and "unknown --env 'chess'" in bad_env.stderr
+    assert bad_env.returncode == 2 and "unknown environment 'chess'" in bad_env.stderr
     bad_spec = _stl("--policy", "foo:bar")
     assert bad_spec.returncode == 2 and "Accepted forms" in bad_spec.stderr and "Traceback" not in bad_spec.stderr
     bad_task = _stl("--task", "99999", "--policy", "enumerate", "--value", ORACLE, "--json")

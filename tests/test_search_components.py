@@ -177,7 +177,7 @@ async def test_logits_mode_reads_the_expected_score(monkeypatch: pytest.MonkeyPa
     assert seen == {"prefix": "Thus the correctness score is ", "n": 2}
 
 
-async def test_generate_many_batches_local_models_in_one_call_and_retries_only_failures() -> None:
+async def test_generate_many_batches_local_models_in_one_call_and_retries_failed_groups() -> None:
     class Batching(ScriptedChatModel):
         stl_batched: bool = True
         batch_calls: int = 0
@@ -191,7 +191,7 @@ async def test_generate_many_batches_local_models_in_one_call_and_retries_only_f
     assert model.batch_calls == 1
     flaky = ScriptedChatModel(responder=lambda p, k: p, fail_first=2)
     assert await generate_many(flaky, ["x", "y", "z"], retry_delay=0) == ["x", "y", "z"]
-    assert flaky.calls == 5  # three first tries (two failed), then the two failed ones again
+    assert flaky.calls == 6  # the first group of three had two failures: the group is retried as a whole
 
 
 async def test_lookahead_target_from_the_best_real_successor_without_ground_truth() -> None:
@@ -262,3 +262,23 @@ async def test_webshop_greedy_on_the_fake_shop_forces_buy_now_and_scores_only_at
     # special buttons were valued −1 by rule
     assert any(v == -1.0 for v in result["value_estimates"].values())
     assert re.match(r"search\[", result["trajectory"][0])
+
+
+@pytest.mark.slow
+async def test_greedy_on_the_real_http_shop_ends_with_a_forced_purchase() -> None:
+    """Enumerated clickables on the embedded WebShop server; the last step may only buy (forced Buy Now)."""
+    from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
+    from langgraph_stl.search import arun_search
+
+    value = ValueModel(
+        ScriptedChatModel(responder=lambda p, k: "1. item [SUCCESS]" if "Terminal State" in p[-40:] else score(5))
+    )
+    with WebShopHttpEnv() as env:
+        result = await arun_search(
+            env, EnumeratePolicy(), value, "fixed_0", context=SearchContext(n_rollouts=1, n_value_samples=1, depth=3)
+        )
+    assert result["error"] is None
+    trajectory = result["trajectory"]
+    assert trajectory[0].startswith("search[") and trajectory[-1] == "click[Buy Now]" and len(trajectory) == 3
+    assert trajectory[1].startswith("click[B")  # special buttons are valued −1 by rule, products win
+    assert result["terminal"] and 0.0 <= result["reward"] <= 1.0

@@ -256,3 +256,38 @@ async def test_game24_search_with_an_oracle_value_solves_the_puzzle(algorithm: s
     assert len(result["trajectory"]) == 3
     assert result["reward"] == 1.0
     assert result["value"] == 1.0
+
+
+async def test_mcts_backs_up_values_and_explores_by_uct() -> None:
+    """After a disappointing expansion of the greedy choice, UCT turns to the runner-up (budget in expansions)."""
+    values = {"/a": 6, "/b": 5, "/c": 1, "/stop!": 0, "/a/a": 0, "/a/b": 0, "/a/c": 0, "/a/stop!": 0}
+    env = TreeEnv()
+    graph = create_search_graph(env, EnumeratePolicy(), _value(values), algorithm="mcts").compile()
+    out = await _run(graph, SearchContext(n_value_samples=1, depth=3, budget=3, c_uct=1.0))
+    expanded = [e["node"] for e in out["events"] if e["type"] == "expanded"]
+    assert expanded == ["r0", "r0.0", "r0.1"]  # root, a (best value), then b: Q(a) fell to 0.3 after backup
+    nodes = out["nodes"]
+    assert nodes["r0"]["visits"] == 3
+    assert nodes["r0.0"]["visits"] == 2 and nodes["r0.0"]["value_sum"] == pytest.approx(0.6)
+    assert out["result"]["expansions"] == 3
+
+
+def test_run_search_calls_share_one_event_loop() -> None:
+    """Clients cached across calls (langchain-openai's async pool) stay valid: every sync call uses the same loop."""
+    from langgraph_stl.search import run_search
+
+    loops: set[int] = set()
+
+    def respond(prompt: str, k: int) -> str:
+        return score(5)
+
+    class LoopRecorder(ScriptedChatModel):
+        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+            loops.add(id(asyncio.get_running_loop()))
+            return await super()._agenerate(messages, stop, run_manager, **kw)
+
+    value = ValueModel(LoopRecorder(responder=respond))
+    for _ in range(2):
+        result = run_search(TreeEnv(), EnumeratePolicy(), value, "t0", context=SearchContext(n_rollouts=1, depth=1))
+        assert result["error"] is None
+    assert len(loops) == 1

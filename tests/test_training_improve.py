@@ -4,6 +4,7 @@ the model registry, crash-resume without redoing finished steps, and the Studio 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,33 @@ def test_bad_settings_are_rejected(tmp_path: Path) -> None:
         _config(tmp_path, tmp_path, train={"epochz": 1})
     with pytest.raises(ValueError, match="no training tasks"):
         _config(tmp_path, tmp_path, train_tasks=[])
+
+
+@pytest.mark.slow
+def test_studio_graph_runs_the_loop(tiny_base: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("improve_graph", Path(__file__).parents[1] / "graphs" / "improve.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["improve_graph"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    context = module.ImproveContext(
+        env="py:tests.test_training_improve:tree_env",
+        out=str(tmp_path / "studio"),
+        policy="enumerate",
+        value="py:tests.test_training_improve:v0_chat",
+        base=f"hf:{tiny_base}",
+        train_tasks="t0",
+        eval_tasks="t1",
+        width=2,
+        max_steps=1,
+        batch_size=2,
+        max_length=256,
+    )
+    final = module.graph.invoke({}, context=context)
+    assert final["k"] == 2
+    assert [row["k"] for row in final["summary"]] == [0, 1]
+    assert final["summary"][1]["train steps"] == 1  # trained in the child process
+    manifest = json.loads(Path(final["manifest"]).read_text())
+    assert manifest["steps"]["iter1.eval"]["metrics"]["tasks"] == 1

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from langgraph_stl.envs.webshop.analyzer import analyze
 from langgraph_stl.envs.webshop.catalog import WebShopDataError
 from langgraph_stl.envs.webshop.search_engine import (
     SearchEngine,
@@ -113,11 +114,14 @@ def test_small_float_norms() -> None:
 def test_lossy_norms_make_ties_that_exact_lengths_would_not() -> None:
     # Lengths 97 and 100 share norm byte 57 (decoded length 96): Lucene scores them equal, and the id decides.
     assert int_to_byte4(97) == int_to_byte4(100)
-    filler = " ".join(f"w{i}" for i in range(99))
-    engine = SearchEngine([("B-short", f"target {filler[:-4]}"), ("A-long", f"target {filler}")])
-    assert [len(engine._matches("target")[0])] == [2]
+    words = [f"w{i}" for i in range(99)]
+    short, long = "target " + " ".join(words[:96]), "target " + " ".join(words)
+    engine = SearchEngine([("B-short", short), ("A-long", long)])
+    assert (len(analyze(short)), len(analyze(long))) == (97, 100)
     scores = engine.scores("target")
+    assert len(scores) == 2
     assert scores["A-long"] == scores["B-short"]
+    assert lucene_bm25(1, 97, 2, 2, 98.5) != lucene_bm25(1, 100, 2, 2, 98.5)  # exact lengths would not tie
     assert [a for a, _ in engine.search("target")] == ["A-long", "B-short"]
 
 
@@ -159,6 +163,15 @@ def test_very_long_query(engine: SearchEngine) -> None:
 def test_load_search_engine_is_cached(engine: SearchEngine) -> None:
     assert load_search_engine() is engine
     assert len(engine) == 1000
+
+
+def test_concurrent_first_loads_share_one_engine(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "documents.jsonl").write_text(json.dumps({"id": "B1", "contents": "red wig"}) + "\n")
+    with ThreadPoolExecutor(4) as pool:
+        engines = list(pool.map(lambda _: load_search_engine(tmp_path), range(8)))
+    assert all(e is engines[0] for e in engines)
 
 
 def test_plain_documents_jsonl_and_bad_files(tmp_path: Path) -> None:
@@ -243,3 +256,18 @@ def test_results_pages() -> None:
     assert results_page(top, 6) == []  # WebShop shows "Next >" anyway; page 6 is empty
     with pytest.raises(ValueError, match="page"):
         results_page(top, 0)
+
+
+def test_cli_search_json_and_text() -> None:
+    import json as _json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cmd = [sys.executable, "-m", "langgraph_stl", "webshop", "search", "Silver Wig", "--top", "5"]
+    hits = _json.loads(subprocess.run([*cmd, "--json"], check=True, capture_output=True, text=True, cwd=REPO).stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+    text = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+    assert hits[0]["asin"] in text.splitlines()[0]

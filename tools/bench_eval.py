@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from langgraph_stl.evaluation.results import ModelUsage, Rollout, TaskRecord
 from langgraph_stl.evaluation.run import RunTask, run_eval
@@ -38,6 +39,18 @@ def fake_task(calls: int, latency: float) -> RunTask:
         return TaskRecord.from_rollouts(task_id, [Rollout(1.0, value=1.0)], usage=usage, states_expanded=calls)
 
     return run
+
+
+def embedded_value_model() -> Any:
+    """The embedded SmolLM2 on ``STL_BENCH_THREADS`` llama.cpp threads (default 1).
+
+    Use it as ``--value py:tools.bench_eval:embedded_value_model``.
+    On an oversubscribed machine llama.cpp's default (all cores) spins against other processes; 1 thread was 19x
+    faster per value call here under a load average of ~15 (see docs/BENCHMARKS.md).
+    """
+    from langgraph_stl.models import load_chat_model
+
+    return load_chat_model("smollm2", temperature=1.0, threads=int(os.environ.get("STL_BENCH_THREADS", "1")))
 
 
 SEARCH_CONTEXT = {"n_rollouts": 1, "width": 2, "depth": 3, "n_value_samples": 1, "budget": 6}

@@ -34,8 +34,8 @@ def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def _graph_run(env: TreeEnv, value: ValueModel, ctx: SearchContext) -> dict[str, Any]:
-    graph = create_search_graph(env, EnumeratePolicy(), value).compile()
+async def _graph_run(env: TreeEnv, value: ValueModel, ctx: SearchContext, graph: Any = None) -> dict[str, Any]:
+    graph = graph or create_search_graph(env, EnumeratePolicy(), value).compile()
     out = await graph.ainvoke({"task_id": "t0"}, context=ctx)
     return dict(out["result"])
 
@@ -45,14 +45,24 @@ def bench_fanout(latency: float) -> list[dict[str, Any]]:
     rows = []
     for k, n in ((1, 1), (5, 1), (10, 1), (5, 5), (20, 5)):
         env = TreeEnv(branching=k, depth=1, with_stop=False)
-        value = ValueModel(ScriptedChatModel(responder=fixed(score(5)), latency=latency))
         ctx = SearchContext(n_rollouts=1, n_value_samples=n, depth=1, width=k, root_width=k)
-        start = time.perf_counter()
-        result = asyncio.run(_graph_run(env, value, ctx))
-        wall = time.perf_counter() - start
-        assert result["value_calls"] == k * n
+        walls = {}
+        for lat in (0.0, latency):  # the zero-latency run measures everything but the model's own time
+            value = ValueModel(ScriptedChatModel(responder=fixed(score(5)), latency=lat))
+            start = time.perf_counter()
+            result = asyncio.run(_graph_run(env, value, ctx))
+            walls[lat] = time.perf_counter() - start
+            assert result["value_calls"] == k * n
         rows.append(
-            {"k": k, "n": n, "requests": k * n, "wall_s": round(wall, 3), "wall_over_L": round(wall / latency, 2)}
+            {
+                "k": k,
+                "n": n,
+                "requests": k * n,
+                "wall_s": round(walls[latency], 3),
+                "wall_over_L": round(walls[latency] / latency, 2),
+                "zero_latency_wall_s": round(walls[0.0], 3),
+                "model_wait_over_L": round((walls[latency] - walls[0.0]) / latency, 2),
+            }
         )
     return rows
 
@@ -94,9 +104,10 @@ def bench_overhead(repeats: int) -> dict[str, Any]:
     ctx = SearchContext(n_rollouts=3, n_value_samples=5, depth=6, width=5, root_width=5)
     graph_times, plain_times = [], []
     expansions = 0
+    graph = create_search_graph(env, EnumeratePolicy(), value).compile()  # built once, like a deployed graph
     for _ in range(repeats):
         start = time.perf_counter()
-        result = asyncio.run(_graph_run(env, value, ctx))
+        result = asyncio.run(_graph_run(env, value, ctx, graph))
         graph_times.append((time.perf_counter() - start) / result["expansions"])
         start = time.perf_counter()
         expansions = asyncio.run(_plain_greedy(env, value, ctx))
@@ -125,12 +136,18 @@ def _webshop_items(k: int) -> list[Any]:
     return [ValueItem(trajectory, f"click[option {i}]", observation) for i in range(k)]
 
 
-def bench_embedded(k: int, max_tokens: int) -> dict[str, Any]:
+def bench_embedded(k: int, max_tokens: int, threads: int | None) -> dict[str, Any]:
     from langgraph_stl.models import load_chat_model
 
-    model = load_chat_model("smollm2", temperature=1.0, max_tokens=max_tokens)
+    extra = {} if threads is None else {"threads": threads}
+    model = load_chat_model("smollm2", temperature=1.0, max_tokens=max_tokens, **extra)
+    # the naive baseline: same server, but every request re-reads its whole prompt (no prefix cache)
+    uncached = load_chat_model(
+        "smollm2", temperature=1.0, max_tokens=max_tokens, extra_body={"cache_prompt": False}, **extra
+    )
     items = _webshop_items(k)
     generate = ValueModel(model)
+    naive = ValueModel(uncached)
     logits = ValueModel(model, mode="logits")
 
     async def concurrent(vm: ValueModel) -> float:
@@ -144,18 +161,28 @@ def bench_embedded(k: int, max_tokens: int) -> dict[str, Any]:
             await vm.aevaluate("webshop", [item], n_samples=1)
         return time.perf_counter() - start
 
-    asyncio.run(concurrent(generate))  # warm-up: server start, first prompt cached
-    seq = asyncio.run(one_at_a_time(generate))
-    conc = asyncio.run(concurrent(generate))
-    logit = asyncio.run(concurrent(logits))
+    async def measure() -> tuple[float, float, float, float]:
+        # one event loop for all: the model's async HTTP pool is bound to the loop that opened it
+        await concurrent(generate)  # warm-up: server start, every slot's prompt cache filled
+        return (
+            await one_at_a_time(naive),
+            await one_at_a_time(generate),
+            await concurrent(generate),
+            await concurrent(logits),
+        )
+
+    naive_t, seq, conc, logit = asyncio.run(measure())
     prompt_chars = len(generate.prompt("webshop", items[0]))
     return {
         "k": k,
+        "llama_threads": threads or "default (all cores)",
         "prompt_chars": prompt_chars,
         "max_tokens": max_tokens,
-        "one_at_a_time_evals_per_s": round(k / seq, 3),
-        "concurrent_evals_per_s": round(k / conc, 3),
-        "speedup": round(seq / conc, 2),
+        "naive_one_at_a_time_no_prefix_cache_evals_per_s": round(k / naive_t, 3),
+        "one_at_a_time_prefix_cache_evals_per_s": round(k / seq, 3),
+        "concurrent_prefix_cache_evals_per_s": round(k / conc, 3),
+        "speedup_concurrent_vs_naive": round(naive_t / conc, 2),
+        "speedup_concurrent_vs_one_at_a_time": round(seq / conc, 2),
         "logits_evals_per_s": round(k / logit, 3),
     }
 
@@ -167,6 +194,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="(b) repetitions (median reported)")
     parser.add_argument("--k", type=int, default=5, help="(c) siblings")
     parser.add_argument("--max-tokens", type=int, default=48, help="(c) value generation cap")
+    parser.add_argument("--threads", type=int, default=None, help="(c) llama.cpp threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     which = set(args.only.split(","))
@@ -181,7 +209,11 @@ def main() -> None:
     if "b" in which:
         out["b_overhead"] = {"load_before": _load(), **bench_overhead(args.repeats), "load_after": _load()}
     if "c" in which:
-        out["c_embedded"] = {"load_before": _load(), **bench_embedded(args.k, args.max_tokens), "load_after": _load()}
+        out["c_embedded"] = {
+            "load_before": _load(),
+            **bench_embedded(args.k, args.max_tokens, args.threads),
+            "load_after": _load(),
+        }
     print(json.dumps(out, indent=None if args.json else 2))
 
 

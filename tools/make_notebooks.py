@@ -117,7 +117,234 @@ display(Markdown(build_report([out]).to_markdown()))""",
     ),
 ]
 
-NOTEBOOKS: dict[str, list[Cell]] = {"01_quickstart.ipynb": QUICKSTART}
+STL_GAME24: list[Cell] = [
+    (
+        "md",
+        """# One STL iteration on the Game of 24, before and after
+
+Self-Taught Lookahead improves a value model **without rewards**:
+
+1. The base value model V0 scores the successors that the policy proposes for states on a few training puzzles.
+2. Each state's training target is V0's verdict on its **best successor**: the action, the real next state, V0's
+   rationale and its score.
+3. V1 is fine-tuned (LoRA) on those targets, so it learns to look one step ahead by itself.
+
+Then V0 and V1 guide the same search on the same test puzzles. The ground truth (did the expression make 24?) is
+used only to score the two runs.
+
+At this scale (a 135M model, a handful of puzzles, a short fine-tune) expect noisy differences. The paired p-value
+in the last table says how much to trust them.""",
+    ),
+    (
+        "params",
+        """import os
+import tempfile
+
+VALUE = os.environ.get("STL_NB_VALUE", "smollm2")  # V0: the embedded SmolLM2-135M-Instruct
+BASE = os.environ.get("STL_NB_BASE", "smollm2")  # what V1 is fine-tuned from
+POLICY = os.environ.get("STL_NB_POLICY", "enumerate:shuffle")  # legal moves, shuffled
+TRAIN_TASKS = int(os.environ.get("STL_NB_TRAIN_TASKS", "4"))  # training puzzles (collection)
+EVAL_TASKS = int(os.environ.get("STL_NB_EVAL_TASKS", "6"))  # test puzzles (V0 vs V1)
+TRAIN_STEPS = int(os.environ.get("STL_NB_TRAIN_STEPS", "20"))  # LoRA steps
+GGUF = os.environ.get("STL_NB_GGUF", "1") == "1"  # serve V1 with llama.cpp (embedded base only)
+OUT = os.environ.get("STL_NB_OUT") or tempfile.mkdtemp(prefix="stl-game24-")""",
+    ),
+    (
+        "code",
+        """from langgraph_stl.envs.game24 import Game24Env
+from langgraph_stl.training.improve import ImproveConfig, arun_improve, summary_rows
+
+env = Game24Env()
+config = ImproveConfig(
+    env="game24",
+    out=OUT,
+    iterations=1,
+    policy=POLICY,
+    value=VALUE,
+    base=BASE,
+    train_tasks=env.task_ids("train")[:TRAIN_TASKS],
+    eval_tasks=env.task_ids("test")[:EVAL_TASKS],
+    beam=1,
+    explore=1,
+    width=3,
+    depth=3,
+    value_samples=1,
+    gguf=GGUF,
+    train={"max_steps": TRAIN_STEPS, "batch_size": 4, "max_length": 1024},
+)
+manifest = await arun_improve(config)  # evaluate V0 -> collect -> train V1 -> evaluate V1 (resumable)
+for row in summary_rows(manifest):
+    print(row)""",
+    ),
+    (
+        "md",
+        "## A lookahead training example\n\nThe prompt is the state; the target is V0's view of the best successor.",
+    ),
+    (
+        "code",
+        """from pathlib import Path
+
+from langgraph_stl.training.dataset import read_jsonl
+
+examples = read_jsonl(Path(OUT) / "iter_1" / "data.jsonl").examples
+print(f"{len(examples)} examples; depths {sorted({e.depth for e in examples})}")
+example = next((e for e in examples if e.kind == "lookahead"), examples[0])
+print("PROMPT (end):", example.prompt[-400:], sep="\\n")
+print("\\nTARGET:", example.completion, sep="\\n")""",
+    ),
+    ("md", "## Before and after\n\nSame search and same test puzzles. V1 is compared with V0, paired by puzzle."),
+    (
+        "code",
+        """from IPython.display import Markdown, display
+
+from langgraph_stl.evaluation.report import build_report
+
+report = build_report(
+    [Path(OUT) / "iter_1" / "eval.jsonl"],
+    baseline=Path(OUT) / "eval_0.jsonl",
+    labels=["V1 (after STL)"],
+    baseline_label="V0 (base)",
+)
+display(Markdown(report.to_markdown()))""",
+    ),
+]
+
+WEBSHOP: list[Cell] = [
+    (
+        "md",
+        """# WebShop: the environment, the browser, LangChain tools, and a report with plots
+
+This notebook uses the local reimplementation of WebShop (1k-product catalogue, synthetic goals). It covers:
+
+1. the fast HTTP environment, which search runs on;
+2. the same shop driven by headless Chromium through the **browser environment**;
+3. **LangChain tools** (`search`, `click`) that you can hand to any agent;
+4. WebShop's rule baseline, scored by the evaluation runner;
+5. a **report with Pareto plots** over the STL paper's own saved results.""",
+    ),
+    (
+        "params",
+        """import os
+
+TASK = os.environ.get("STL_NB_TASK", "fixed_6")  # a WebShop session: goal 6 of the test split
+BROWSER = os.environ.get("STL_NB_BROWSER", "1") == "1"  # needs Chromium (apt: chromium; or playwright install)
+RULE_TASKS = int(os.environ.get("STL_NB_RULE_TASKS", "20"))  # test goals for the rule baseline""",
+    ),
+    ("md", "## 1. The HTTP environment\n\nWith no URL it starts the embedded server on a free loopback port."),
+    (
+        "code",
+        """from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
+
+env = WebShopHttpEnv()
+print("shop at", env.base_url, "with", env.num_goals, "goals")
+state = env.reset(TASK)
+print(env.instruction(state))
+state = env.step(state, f"search[{env.instruction(state)}]").state
+print(env.observation(state)[:700])
+print(env.legal_actions(state)[:8])""",
+    ),
+    (
+        "md",
+        """## 2. The browser environment
+
+Same constructor, same states and observations, but every action is a real click in headless Chromium.""",
+    ),
+    (
+        "code",
+        r"""import re
+
+if BROWSER:
+    from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
+
+    browser_env = WebShopBrowserEnv(env.base_url, num_goals=env.num_goals)
+    b_state = browser_env.reset(TASK)
+    b_state = browser_env.step(b_state, f"search[{browser_env.instruction(b_state)}]").state
+    print("same page as over HTTP:", browser_env.observation(b_state) == env.observation(state))
+    products = [a for a in browser_env.legal_actions(b_state) if re.fullmatch(r"click\[B[0-9A-Z]{9}\]", a)]
+    b_state = browser_env.step(b_state, products[0]).state
+    print(browser_env.observation(b_state)[:500])
+    browser_env.close()""",
+    ),
+    (
+        "md",
+        """## 3. LangChain tools
+
+`WebShopToolkit` binds a `search` and a `click` tool to one session in a browser page. They are ordinary
+`StructuredTool`s, so they drop into a LangGraph `ToolNode` or any tool-calling agent.""",
+    ),
+    (
+        "code",
+        r"""if BROWSER:
+    from langgraph_stl.envs.webshop.tools import WebShopToolkit
+
+    toolkit = WebShopToolkit(env.base_url, TASK)
+    search, click = toolkit.get_tools()
+    page = await search.ainvoke({"query": "pillow"})
+    print(page[:400])
+    asin = re.search(r"\[(B[0-9A-Z]{9})\]", page).group(1)  # the first product on the results page
+    print((await click.ainvoke({"element": asin}))[:300])
+    print((await click.ainvoke({"element": "Buy Now"}))[:200])
+    print("reward:", toolkit.reward)
+    toolkit.close()""",
+    ),
+    (
+        "md",
+        """## 4. The rule baseline, through the evaluation runner
+
+WebShop's rule baseline searches the instruction verbatim and buys the first result. `stl eval --algorithm rule`
+runs the same code. Every model-guided search should beat it.""",
+    ),
+    (
+        "code",
+        """import tempfile
+from pathlib import Path
+
+from IPython.display import Markdown, display
+
+from langgraph_stl.evaluation.report import build_report
+from langgraph_stl.evaluation.run import run_eval
+from langgraph_stl.evaluation.search_task import make_rule_task
+
+out = Path(tempfile.mkdtemp()) / "webshop_rule.jsonl"
+tasks = env.task_ids("test")[:RULE_TASKS]
+outcome = await run_eval(tasks, make_rule_task(env), out, config={"label": "rule baseline"}, progress=False)
+display(Markdown(build_report([out]).to_markdown()))""",
+    ),
+    (
+        "md",
+        """## 5. A report with plots: the STL paper's saved results
+
+`stl report` reads the reference's result files directly and reproduces the paper's numbers: STL with the
+gpt-3.5 policy scores 72.845 / 36.6, and the Llama-3.1-8B value model scores 67.65 / 26.4. The paired bootstrap
+compares each file with the Llama value model over the same 500 tasks. The plots put score against cost and
+against states expanded.
+
+The STL files record neither the policy's tokens nor its expansions, so STL shows up near $0 and near 1 state per
+task. Those two points are not comparable with the others.""",
+    ),
+    (
+        "code",
+        """from IPython.display import Image
+
+from langgraph_stl.evaluation.report import plot_pareto
+from langgraph_stl.paths import data_dir
+
+saved = data_dir() / "stl_reference" / "webshop" / "saved_results"
+files = sorted(saved.glob("greedy_*_0-500.jsonl"))
+baseline = saved / "greedy_evaluation_results_unsloth_meta-llama-3.1-8b-instruct_gpt-35-turbo_0-500.jsonl"
+report = build_report([f for f in files if f != baseline], baseline=baseline, resamples=2000)
+display(Markdown(report.to_markdown()))
+for png in plot_pareto(report, Path(tempfile.mkdtemp())):
+    display(Image(filename=str(png)))""",
+    ),
+    ("code", "env.close()"),
+]
+
+NOTEBOOKS: dict[str, list[Cell]] = {
+    "01_quickstart.ipynb": QUICKSTART,
+    "02_stl_game24.ipynb": STL_GAME24,
+    "03_webshop.ipynb": WEBSHOP,
+}
 
 
 def build(cells: list[Cell]) -> nbformat.NotebookNode:

@@ -1,9 +1,113 @@
-"""`stl` commands: demo."""
+"""`stl demo`: one small STL cycle on embedded defaults, then a before/after table.
+
+It runs ``stl improve`` with a preset sized for 2 CPU cores: V_0 (the embedded SmolLM2) is evaluated, it labels
+lookahead data on a few training tasks, V_1 is fine-tuned from it, and V_1 is evaluated on the same test tasks.
+The table is ``stl report`` of V_1 against V_0 (paired over tasks). The run folder is resumable: rerunning the
+command continues where it stopped.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Moves are enumerated (a shuffled legal-move policy), so the value model alone decides where search goes.
+    "game24": {"policy": "enumerate:shuffle", "width": 3, "depth": 3},
+    # WebShop needs free-text search queries, so the embedded model is also the policy.
+    "webshop": {"policy": "smollm2", "width": 3, "depth": 5},
+}
+COMMON: dict[str, Any] = {
+    "value": "smollm2",
+    "base": "smollm2",
+    "beam": 1,
+    "explore": 1,
+    "value_samples": 1,
+    "n_rollouts": 1,
+    "algorithm": "greedy",
+    "train": {"max_steps": 30, "batch_size": 4, "max_length": 1024, "loss": "completion"},
+}
+
+
+def _pick_env(env: str) -> str:
+    """``auto``: the local WebShop when its data and search engine are usable, else Game of 24."""
+    if env != "auto":
+        if env not in PRESETS:
+            raise ValueError(f"unknown environment {env!r}: auto, {', '.join(PRESETS)}")
+        return env
+    from langgraph_stl.envs import make_env
+
+    try:
+        make_env("webshop").close()
+    except Exception as exc:  # missing catalogue, search index or module: fall back, and say why
+        typer.echo(f"WebShop is not usable here ({type(exc).__name__}: {exc}); the demo uses Game of 24.", err=True)
+        return "game24"
+    return "webshop"
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run folder; rerun to resume.")] = Path("stl-demo"),
+    env: Annotated[str, typer.Option(help="auto (WebShop if its data is here, else Game of 24), game24, webshop.")] = (
+        "auto"
+    ),
+    train_tasks: Annotated[int, typer.Option(help="Training tasks whose lookahead data trains V_1.")] = 6,
+    eval_tasks: Annotated[int, typer.Option(help="Test tasks evaluated with V_0 and V_1.")] = 10,
+    train_steps: Annotated[int, typer.Option(help="Fine-tuning steps.")] = 30,
+) -> None:
+    """Self-improve the embedded value model once (a few test tasks, a short fine-tune) and print before/after."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from langgraph_stl.envs import make_env
+    from langgraph_stl.evaluation.report import build_report
+    from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve
+
+    try:
+        name = _pick_env(env)
+        environment = make_env(name)
+        try:
+            train_ids = environment.task_ids("train")[:train_tasks]
+            eval_ids = environment.task_ids("test")[:eval_tasks]
+        finally:
+            environment.close()
+        settings = {**COMMON, **PRESETS[name]}
+        settings["train"] = {**settings["train"], "max_steps": train_steps}
+        config = ImproveConfig(
+            env=name, out=str(out), iterations=1, train_tasks=train_ids, eval_tasks=eval_ids, **settings
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"STL demo on {name}: {len(train_ids)} training tasks, {len(eval_ids)} test tasks, value model "
+        f"{config.value}, policy {config.policy}, run folder {out}"
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as progress:
+        bars: dict[str, Any] = {}
+
+        def hook(step: str, event: dict[str, Any]) -> None:
+            if step not in bars:
+                total = len(eval_ids if step.endswith(".eval") else train_ids)
+                bars[step] = progress.add_task(step, total=total)
+            if event.get("event") in ("task_done", "task_skipped"):
+                progress.advance(bars[step])
+
+        try:
+            run_improve(config, hook=hook)
+        except (RunConfigMismatchError, ValueError, FileNotFoundError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    report = build_report(
+        [out / "iter_1" / "eval.jsonl"],
+        baseline=out / "eval_0.jsonl",
+        labels=["V1 (after STL)"],
+        baseline_label="V0 (base SmolLM2)",
+    )
+    typer.echo(report.to_markdown())
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("demo")(demo)

@@ -65,14 +65,20 @@ def report(
 def evaluate(
     env: Annotated[str, typer.Option("--env", help="Environment: game24 or webshop.")],
     out: Annotated[Path, typer.Option("--out", help="Results JSONL; an existing file from the same run resumes.")],
-    policy: Annotated[str, typer.Option(help="Policy spec: enumerate, smollm2, hf:..., openai:MODEL[@URL], py:...")],
-    value: Annotated[str, typer.Option(help="Value spec: a model spec (base prompts) or stl:<model spec>.")],
+    policy: Annotated[
+        str, typer.Option(help="Policy spec: enumerate, smollm2, hf:..., openai:MODEL[@URL], py:... (not for rule).")
+    ] = "",
+    value: Annotated[
+        str, typer.Option(help="Value spec: a model spec (base prompts) or stl:<model spec> (not for rule).")
+    ] = "",
     split: Annotated[str, typer.Option(help="Task split: test, dev or train.")] = "test",
     tasks: Annotated[
         str | None, typer.Option("--tasks", help="Positions in the split, inclusive: '0-49' or '0-9,20,30-39'.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N selected tasks.")] = None,
-    algorithm: Annotated[str, typer.Option(help="Search: greedy, bfs or mcts.")] = "greedy",
+    algorithm: Annotated[
+        str, typer.Option(help="Search: greedy, bfs, mcts, or rule (WebShop's baseline: buy the first result).")
+    ] = "greedy",
     concurrency: Annotated[int, typer.Option(help="Tasks searched at the same time.")] = 2,
     rollouts: Annotated[int, typer.Option(help="Independent rollouts per task (greedy pass@n).")] = 3,
     width: Annotated[int, typer.Option(help="Proposals per expansion.")] = 5,
@@ -98,10 +104,15 @@ def evaluate(
     """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
     import asyncio
 
+    from langgraph_stl.envs import make_env
     from langgraph_stl.evaluation.prices import PriceTable
     from langgraph_stl.evaluation.report import build_report
     from langgraph_stl.evaluation.run import run_eval, select_tasks
-    from langgraph_stl.evaluation.search_task import make_env, make_search_task
+    from langgraph_stl.evaluation.search_task import make_rule_task, make_search_task
+
+    if algorithm != "rule" and not (policy and value):
+        typer.echo("error: --policy and --value are required (except with --algorithm rule)", err=True)
+        raise typer.Exit(2)
 
     context = {
         "n_rollouts": rollouts,
@@ -131,7 +142,14 @@ def evaluate(
         raise typer.Exit(2) from None
     try:
         ids = select_tasks(environment.task_ids(split), tasks, limit)
-        run_task = make_search_task(environment, policy=policy, value=value, algorithm=algorithm, context=context)
+        try:
+            run_task = (
+                make_rule_task(environment)
+                if algorithm == "rule"
+                else make_search_task(environment, policy=policy, value=value, algorithm=algorithm, context=context)
+            )
+        except (ImportError, AttributeError, RuntimeError) as exc:  # a py: spec naming nothing, a server that died
+            raise ValueError(f"cannot build the models: {type(exc).__name__}: {exc}") from None
         outcome = asyncio.run(
             run_eval(
                 ids,

@@ -31,7 +31,7 @@ def parse_tasks(text: str) -> list[str]:
 
 
 def _default_tasks(env_name: str, split: str, n: int) -> list[str]:
-    from langgraph_stl.training.improve import make_env
+    from langgraph_stl.envs import make_env
 
     env = make_env(env_name)
     try:
@@ -80,6 +80,10 @@ def improve_command(
     width: Annotated[int, typer.Option(help="Policy proposals per expansion.")] = 5,
     depth: Annotated[int, typer.Option(help="Most actions per episode (lookaheads at depths 1..depth-1).")] = 4,
     value_samples: Annotated[int, typer.Option(help="Value samples per state (reference: 5).")] = 5,
+    value_mode: Annotated[
+        str,
+        typer.Option(help="'generate' (rationale + score, reference) or 'logits' (one forward pass, no rationale)."),
+    ] = "generate",
     temperature: Annotated[float, typer.Option(help="Sampling temperature of policy and value (reference 1.0).")] = 1.0,
     algorithm: Annotated[str, typer.Option(help="Evaluation search: greedy, bfs or mcts.")] = "greedy",
     n_rollouts: Annotated[int, typer.Option(help="Evaluation rollouts per task (pass@n).")] = 1,
@@ -112,6 +116,7 @@ def improve_command(
             width=width,
             depth=depth,
             value_samples=value_samples,
+            value_mode=value_mode,
             temperature=temperature,
             seed=seed,
             algorithm=algorithm,

@@ -46,6 +46,26 @@ def serve(
     uvicorn.run(create_app(site), host=host, port=port, log_level="warning", access_log=False, lifespan="off")
 
 
+@webshop_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="Search keywords, as typed into the shop's search box.")],
+    top: Annotated[int, typer.Option(min=1, max=1000, help="How many hits to return (the shop uses 50).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {rank, asin, score}.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default: STL_DATA_DIR or the cache).")] = None,
+) -> None:
+    """Rank the catalogue for QUERY with the shop's BM25 engine (pyserini/Lucene-exact scores)."""
+    from langgraph_stl.envs.webshop.search_engine import format_results, load_search_engine
+    from langgraph_stl.paths import DataNotFoundError
+
+    try:
+        engine = load_search_engine(data_dir)
+    except DataNotFoundError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    # The original app lower-cases the query in Python before it reaches Lucene.
+    typer.echo(format_results(engine.search(query.lower(), k=top), as_json=as_json))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
     app.add_typer(webshop_app)

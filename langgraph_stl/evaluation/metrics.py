@@ -37,7 +37,8 @@ class Universe:
 
 
 def task_universe(results: ResultsFile, n_tasks: int | None = None) -> Universe:
-    """Resolve the universe: the run header's ids, else the file name's ``_a-b`` range, else ids 0..max.
+    """Resolve the universe: the run header's ids, else the file name's ``_a-b`` range, else (reference files)
+    ids 0..max, else the ids present.
 
     ``n_tasks`` keeps the first ``n_tasks`` of that list (ids ``0..n_tasks-1`` when nothing else is known), e.g.
     ``--n-tasks 50`` scores the first 50 tasks of a 500-task file, like the reference's "first 50" numbers.
@@ -46,7 +47,7 @@ def task_universe(results: ResultsFile, n_tasks: int | None = None) -> Universe:
         ids, source = results.header.task_ids, "the run header's task list"
     elif (rng := results.name_range()) is not None:
         ids, source = tuple(str(i) for i in range(*rng)), f"the file name's range {rng[0]}-{rng[1]}"
-    elif results.tasks and all(_is_index(t) for t in results.tasks):
+    elif results.format == "reference" and results.tasks and all(_is_index(t) for t in results.tasks):
         top = max(int(t) for t in results.tasks)
         ids, source = tuple(str(i) for i in range(top + 1)), "task indices 0..max index seen"
     else:

@@ -60,17 +60,27 @@ def build_report(
     seed: int = 0,
     reference_test: bool = False,
     prices: PriceTable | None = None,
+    labels: Sequence[str] | None = None,
+    baseline_label: str | None = None,
 ) -> Report:
-    """Load, score and compare; raises ResultsFormatError / ValueError with a message fit for the user."""
+    """Load, score and compare; raises ResultsFormatError / ValueError with a message fit for the user.
+
+    ``labels`` / ``baseline_label`` override the names taken from run headers or file names.
+    """
     files = [_load(p, prices) for p in paths]
     universes = [task_universe(f, n_tasks) for f in files]
-    report = Report(summaries=[summarize(f, u) for f, u in zip(files, universes, strict=True)])
+    summaries = [summarize(f, u) for f, u in zip(files, universes, strict=True)]
+    if labels is not None:
+        summaries = [dataclasses.replace(s, label=name) for s, name in zip(summaries, labels, strict=True)]
+    report = Report(summaries=summaries)
     _disambiguate(report.summaries)
     if baseline is None:
         return report
     base = _load(baseline, prices)
     base_universe = task_universe(base, n_tasks)
     report.baseline = summarize(base, base_universe)
+    if baseline_label is not None:
+        report.baseline = dataclasses.replace(report.baseline, label=baseline_label)
     for f, u, s in zip(files, universes, report.summaries, strict=True):
         if u.task_ids != base_universe.task_ids:
             raise ValueError(
@@ -166,8 +176,8 @@ def render_markdown(report: Report) -> str:
         "Oracle pass@k takes the best rollout by the ground truth (an upper bound); single trajectory averages "
         "the rollouts; value-selected takes the rollout the value model rates highest.",
         "",
-        "| run | tasks | missing | failed | oracle score | oracle SR | single score | single SR "
-        "| value-sel. score | value-sel. SR | states/task | $/task |",
+        "| run | tasks | missing | failed | oracle pass@k score | oracle pass@k SR | single-traj. score "
+        "| single-traj. SR | value-selected score | value-selected SR | states/task | $/task |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in rows:

@@ -4,6 +4,9 @@ Both formats are read into the same :class:`TaskRecord`, so every metric and rep
 (documented in ``docs/EVALUATION.md``) is written by ``stl eval``: a ``run`` header line (configuration and the
 task universe) followed by one ``task`` line per finished task, appended as soon as the task ends.
 
+A third format is the raw ``run_search`` result, one JSON object per task (what ``stl improve`` writes for its
+evaluations); it has no header, so its universe is the tasks present unless ``--n-tasks`` says otherwise.
+
 The reference format (``greedy_evaluation_results_<value>_<policy>_<a>-<b>.jsonl``) has one line per task with
 ``task_idx``, ``true_reward`` (oracle max over the rollouts), ``true_rewards_list`` (``[value estimate, true
 reward]`` per rollout), ``num_expanded_nodes`` and a *cumulative* ``usage_so_far``; some files end with a summary
@@ -18,6 +21,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +29,7 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 """Version of our record format; bumped on incompatible changes."""
 
-Format = Literal["stl", "reference"]
+Format = Literal["stl", "reference", "search"]
 
 
 class ResultsFormatError(ValueError):
@@ -198,7 +202,7 @@ def load_results(path: str | Path) -> ResultsFile:
                 "not a results record (expected a reference line with 'task_idx' or a line of ours "
                 "with 'record': 'run'|'task')",
             )
-        line_fmt: Format = "reference" if kind in ("reference", "summary") else "stl"
+        line_fmt: Format = "reference" if kind in ("reference", "summary") else "search" if kind == "search" else "stl"
         if fmt is None:
             fmt, first_line = line_fmt, lineno
         elif fmt != line_fmt:
@@ -213,7 +217,12 @@ def load_results(path: str | Path) -> ResultsFile:
                 raise ResultsFormatError(path, lineno, "a 'run' header may only appear once, on the first line")
             header = _parse_header(path, lineno, obj)
             continue
-        rec = _parse_reference(path, lineno, obj, usage) if kind == "reference" else _parse_ours(path, lineno, obj)
+        if kind == "reference":
+            rec = _parse_reference(path, lineno, obj, usage)
+        elif kind == "search":
+            rec = _parse_search(_Fields(path, lineno, obj))
+        else:
+            rec = _parse_ours(path, lineno, obj)
         if rec.task_id in tasks:
             raise ResultsFormatError(
                 path, lineno, f"duplicate task {rec.task_id!r} (first on line {tasks[rec.task_id].line})"
@@ -244,6 +253,8 @@ def _record_kind(obj: Any) -> str | None:
         return str(obj["record"])
     if "task_idx" in obj:
         return "reference"
+    if "task_id" in obj and "rollouts" in obj and "algorithm" in obj:
+        return "search"
     if "starting_task_idx" in obj and "average_true_reward" in obj:
         return "summary"
     return None
@@ -404,6 +415,61 @@ def _parse_reference(path: Path, line: int, obj: dict[str, Any], usage: _Cumulat
         cost=sum(u.cost for u in per_task.values()),
         line=line,
     )
+
+
+def _parse_search(f: _Fields, api: AbstractSet[str] = frozenset()) -> TaskRecord:
+    """A ``run_search`` result (one JSON object per task, as ``stl improve`` writes them) as a task record."""
+    obj = f.obj
+    task_id = obj.get("task_id")
+    if not isinstance(task_id, str):
+        raise f.error(f"field 'task_id' must be a string, got {task_id!r}")
+    error = str(obj["error"]) if obj.get("error") else None
+    raw = [] if error else obj.get("rollouts")
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise f.error("field 'rollouts' must be a list of objects")
+    rollouts = []
+    for r in raw:
+        if "true_reward" not in r:
+            raise f.error("a rollout has no 'true_reward' (was the search run with true_reward=False?)")
+        values = r.get("values", [])
+        if not isinstance(values, list) or not all(v is None or isinstance(v, int | float) for v in values):
+            raise f.error("a rollout's 'values' must be a list of numbers or nulls")
+        rollouts.append(
+            Rollout(
+                true_reward=f.reward("true_reward", r),
+                value=f.number("value", r, optional=True),
+                values=tuple(None if v is None else float(v) for v in values),
+                trajectory=tuple(str(a) for a in r.get("trajectory", [])),
+            )
+        )
+    tokens = obj.get("tokens") or {}
+    if not isinstance(tokens, dict) or not all(isinstance(t, dict) for t in tokens.values()):
+        raise f.error("field 'tokens' must map model names to token counts")
+    usage = {}
+    for model, t in tokens.items():
+        tf = _Fields(f.path, f.line, t)
+        usage[model] = ModelUsage(
+            prompt_tokens=tf.count("input_tokens") or 0,
+            completion_tokens=tf.count("output_tokens") or 0,
+            calls=tf.count("calls") or 0,
+            local=model not in api,
+        )
+    return TaskRecord.from_rollouts(
+        task_id,
+        rollouts,
+        states_expanded=f.count("states_expanded"),
+        policy_calls=f.count("policy_calls"),
+        value_calls=f.count("value_calls"),
+        usage=usage,
+        wall_time_s=f.number("wall_time_s", optional=True),
+        error=error,
+        line=f.line,
+    )
+
+
+def record_from_search(result: dict[str, Any], api: AbstractSet[str] = frozenset()) -> TaskRecord:
+    """Our task record from an ``arun_search`` result; ``api`` names the models that are remote APIs."""
+    return _parse_search(_Fields(Path("<run_search result>"), 0, result), api)
 
 
 # --------------------------------------------------------------------------------------------------------- writing

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from typing import Any
 from urllib.parse import urlparse
 
 from langgraph_stl.envs.base import Environment
-from langgraph_stl.evaluation.results import ModelUsage, Rollout, TaskRecord
+from langgraph_stl.evaluation.results import Rollout, TaskRecord, record_from_search
 from langgraph_stl.evaluation.run import RunTask
-
-ENVS = ("game24", "webshop")
-
-
-def make_env(name: str, *, webshop_url: str | None = None, webshop_goals: int | None = None) -> Environment:
-    """An environment by name. WebShop starts its embedded server over the local catalogue unless a URL is given;
-    a remote server's number of goals (``webshop_goals``) fixes its task ids (``fixed_0``...)."""
-    if name == "game24":
-        from langgraph_stl.envs.game24 import Game24Env
-
-        return Game24Env()
-    if name == "webshop":
-        from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
-
-        if webshop_url is not None and webshop_goals is None:
-            raise ValueError("--webshop-url needs --webshop-goals (how many goals the server has, e.g. 12087)")
-        return WebShopHttpEnv(webshop_url, num_goals=webshop_goals)
-    raise ValueError(f"unknown environment {name!r}: one of {', '.join(ENVS)}")
 
 
 def api_models(specs: Iterable[str]) -> set[str]:
@@ -61,39 +43,6 @@ def _is_loopback(url: str | None) -> bool:
         return False
 
 
-def record_from_search(result: dict[str, Any], api: AbstractSet[str] = frozenset()) -> TaskRecord:
-    """Our task record from an ``arun_search`` result (rollouts with true rewards, counters, tokens)."""
-    usage = {
-        model: ModelUsage(
-            prompt_tokens=int(t.get("input_tokens", 0)),
-            completion_tokens=int(t.get("output_tokens", 0)),
-            calls=int(t.get("calls", 0)),
-            local=model not in api,
-        )
-        for model, t in (result.get("tokens") or {}).items()
-    }
-    task_id = str(result["task_id"])
-    error = str(result["error"]) if result.get("error") else None
-    rollouts = [
-        Rollout(
-            true_reward=float(r["true_reward"]),
-            value=r.get("value"),
-            values=tuple(r.get("values", ())),
-            trajectory=tuple(r.get("trajectory", ())),
-        )
-        for r in ([] if error else result.get("rollouts", []))
-    ]
-    return TaskRecord.from_rollouts(
-        task_id,
-        rollouts,
-        states_expanded=int(result.get("states_expanded", 0)),
-        policy_calls=int(result.get("policy_calls", 0)),
-        value_calls=int(result.get("value_calls", 0)),
-        usage=usage,
-        error=error,
-    )
-
-
 def make_search_task(
     env: Environment,
     *,
@@ -118,5 +67,39 @@ def make_search_task(
     async def run_task(task_id: str) -> TaskRecord:
         result = await arun_search(env, policy_obj, value_obj, task_id, algorithm=algo, context=ctx)
         return record_from_search(result, api)
+
+    return run_task
+
+
+_PRODUCT = re.compile(r"^click\[([A-Z0-9]{10})\]$")
+
+
+def make_rule_task(env: Environment) -> RunTask:
+    """WebShop's rule baseline (Yao et al. 2022): search the instruction verbatim, open the first result, buy it.
+
+    No model is involved, so it is the floor a value-guided search has to beat. The episode stops (reward 0) when a
+    step is refused, e.g. when the search returns no product.
+    """
+
+    async def run_task(task_id: str) -> TaskRecord:
+        state = await env.areset(task_id)
+        trajectory: list[str] = []
+
+        async def act(action: str) -> bool:
+            nonlocal state
+            result = await env.astep(state, action)
+            if result.valid:
+                state = result.state
+                trajectory.append(action)
+            return result.valid
+
+        if await act(f"search[{env.instruction(state)}]"):
+            products = [a for a in (await env.alegal_actions(state) or []) if _PRODUCT.match(a)]
+            if products and await act(products[0]):
+                await act("click[Buy Now]")
+        reward = await env.atrue_reward(state) if env.is_terminal(state) else 0.0
+        return TaskRecord.from_rollouts(
+            task_id, [Rollout(reward, trajectory=tuple(trajectory))], states_expanded=len(trajectory)
+        )
 
     return run_task

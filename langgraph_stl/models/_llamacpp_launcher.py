@@ -18,14 +18,14 @@ from types import FrameType
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything that shapes a server; equal configs share one server."""
+    """Everything that shapes a server; equal configs share one server (threads and key do not count)."""
 
     model_path: str
     alias: str
     lora_paths: tuple[str, ...] = ()
     n_parallel: int = 4
     ctx_per_slot: int = 4096
-    threads: int = 2
+    threads: int = field(default=1, compare=False)
     chat_template: str = ""
     api_key: str = field(default="", compare=False)
 

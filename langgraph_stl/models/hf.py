@@ -30,6 +30,7 @@ from langchain_core.runnables.config import get_config_list
 from langchain_huggingface import ChatHuggingFace
 from pydantic import PrivateAttr
 
+from langgraph_stl.models.threads import default_threads
 from langgraph_stl.models.usage import choice_usage
 
 if TYPE_CHECKING:
@@ -373,13 +374,22 @@ def load_hf_chat_model(
     *,
     name: str | None = None,
     dtype: str = "float32",
+    threads: int | None = None,
     **fields: Any,
 ) -> BatchedChatHuggingFace:
-    """Load a transformers causal LM (or a PEFT adapter folder: base + adapter, unmerged) as a chat model."""
+    """Load a transformers causal LM (or a PEFT adapter folder: base + adapter, unmerged) as a chat model.
+
+    ``threads`` sets torch's (process-wide) intra-op threads; by default they are only ever *lowered*, to the
+    cores the current load leaves idle (see :mod:`langgraph_stl.models.threads`).
+    """
     import torch
     from langchain_huggingface import HuggingFacePipeline
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+    elif default_threads() < torch.get_num_threads():
+        torch.set_num_threads(default_threads())
     path = Path(folder_or_id).expanduser()
     source = str(path.resolve()) if path.exists() else folder_or_id
     adapter_config = path / "adapter_config.json"

@@ -97,8 +97,9 @@ def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
     Uniform sampling keywords: ``temperature``, ``max_tokens`` (default 256 on local backends), ``n``, ``seed``,
     ``stop``, ``top_p``, ``logprobs``/``top_logprobs``. ``name`` overrides the model name used for usage
     accounting. llama.cpp keywords: ``lora`` (adapter path), ``lora_scale`` (per request, default 1.0),
-    ``n_parallel`` (slots, default 4), ``ctx_per_slot`` (default 4096), ``threads`` (default: all cores).
-    Transformers keywords: ``dtype`` (default float32), ``max_batch_size`` (default 16). Anything else goes to
+    ``n_parallel`` (slots, default 4), ``ctx_per_slot`` (default 4096). Transformers keywords: ``dtype`` (default
+    float32), ``max_batch_size`` (default 16). ``threads`` (both local backends; default ``$STL_NUM_THREADS``, else
+    the idle cores, see :mod:`langgraph_stl.models.threads`). Anything else goes to
     the backend class (``ChatOpenAI`` or :class:`~langgraph_stl.models.hf.BatchedChatHuggingFace`).
     """
     parsed = parse_spec(spec, kwargs.pop("lora", None))
@@ -117,6 +118,7 @@ def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
 def _load_llamacpp(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> BaseChatModel:
     from langgraph_stl.models.openai_compat import OpenAICompatibleChat
     from langgraph_stl.models.server import ServerConfig, get_server
+    from langgraph_stl.models.threads import default_threads
 
     model_path = embedded_gguf_path() if parsed.embedded else Path(parsed.target).expanduser().resolve()
     lora_path = Path(parsed.lora).expanduser().resolve() if parsed.lora else None
@@ -130,7 +132,7 @@ def _load_llamacpp(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> Base
         lora_paths=(str(lora_path),) if lora_path else (),
         n_parallel=int(kwargs.pop("n_parallel", 4)),
         ctx_per_slot=int(kwargs.pop("ctx_per_slot", 4096)),
-        threads=int(kwargs.pop("threads", os.cpu_count() or 2)),
+        threads=int(kwargs.pop("threads", None) or default_threads()),
         chat_template=CHATML_TEMPLATE if parsed.embedded else "",
     )
     server = get_server(config)

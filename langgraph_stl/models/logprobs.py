@@ -22,6 +22,8 @@ from langchain_core.messages import BaseMessage, convert_to_openai_messages
 __all__ = ["anext_token_logprobs", "next_token_logprobs"]
 
 _MAX_CONCURRENT_REQUESTS = 16
+_TEMPLATING: dict[str, bool] = {}
+"""Whether a server (by base URL) offers llama.cpp's ``/apply-template``; probed once per process."""
 
 
 def next_token_logprobs(
@@ -33,7 +35,11 @@ def next_token_logprobs(
     """
     if _is_hf(model, top_k):
         return _hf_logprobs(model, prompts, assistant_prefix, top_k)
-    return asyncio.run(_server_logprobs(model, prompts, assistant_prefix, top_k))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: run the concurrent requests in a private one
+        return asyncio.run(_server_logprobs(model, prompts, assistant_prefix, top_k))
+    raise RuntimeError("next_token_logprobs was called inside a running event loop: await anext_token_logprobs instead")
 
 
 async def anext_token_logprobs(
@@ -104,8 +110,12 @@ async def _server_logprobs(
     limit = asyncio.Semaphore(_MAX_CONCURRENT_REQUESTS)
     root = base_url.removesuffix("/v1")
     async with httpx.AsyncClient(headers=headers, timeout=model.request_timeout or 600) as client:
-        probe = await client.post(f"{root}/apply-template", json={"messages": [{"role": "user", "content": "x"}]})
-        templated = probe.status_code == 200
+        if base_url not in _TEMPLATING:
+            probe = await client.post(f"{root}/apply-template", json={"messages": [{"role": "user", "content": "x"}]})
+            if probe.status_code in (401, 403):
+                probe.raise_for_status()  # a wrong key, not a missing endpoint
+            _TEMPLATING[base_url] = probe.status_code == 200
+        templated = _TEMPLATING[base_url]
 
         async def one(messages: Sequence[BaseMessage]) -> dict[str, float]:
             chat = convert_to_openai_messages(list(messages))

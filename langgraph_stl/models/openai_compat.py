@@ -64,7 +64,9 @@ class OpenAICompatibleChat(ChatOpenAI):
         self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
     ) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
-        data = response if isinstance(response, dict) else response.model_dump(warnings=False)
+        # `parsed` (structured output) may hold arbitrary objects: leave it out of the dump, as the parent does
+        exclude = {"choices": {"__all__": {"message": {"parsed"}}}}
+        data = response if isinstance(response, dict) else response.model_dump(exclude=exclude, warnings=False)
         choices: list[dict[str, Any]] = data.get("choices") or []
         for gen, choice in zip(result.generations, choices, strict=True):
             info = {k: v for k, v in (gen.generation_info or {}).items() if k != "logprobs"}

@@ -24,7 +24,13 @@ from pathlib import Path
 
 from langgraph_stl.models._llamacpp_launcher import ServerConfig
 
-__all__ = ["LlamaServerError", "ManagedLlamaServer", "ServerConfig", "close_all_servers", "get_server"]
+__all__ = [
+    "LlamaServerError",
+    "ManagedLlamaServer",
+    "ServerConfig",
+    "close_all_servers",
+    "get_server",
+]
 
 STARTUP_TIMEOUT_S = 120.0
 

@@ -1,7 +1,8 @@
 """Calling chat models: many prompts at once, the right way per backend, with retries.
 
-Server backends (llama.cpp, vLLM, OpenAI) get concurrent requests (``abatch``: one ``ainvoke`` per prompt under a
-concurrency cap), so the server batches them and reuses their shared prefix. Local transformers models
+Server backends (llama.cpp, vLLM, OpenAI) and the project's batched transformers models get concurrent requests
+(one ``agenerate`` over all prompts), so the server batches them and reuses their shared prefix, and the
+transformers micro-batcher runs them as one ``generate``. Local transformers models
 (langchain-huggingface) have no async path and batch inside one ``batch`` call, run in a worker thread so the
 event loop (and ``langgraph dev``'s blocking-call detector) stays free.
 """
@@ -14,6 +15,7 @@ from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration
 from langchain_core.runnables import RunnableConfig
 
 CallStyle = Literal["auto", "batch", "concurrent"]
@@ -49,35 +51,34 @@ async def generate_many(
 ) -> list[str]:
     """Reply texts for ``prompts`` (one user message each), in order.
 
-    Failed prompts are retried (only those) with exponential backoff; after ``max_retries`` retries a
-    :class:`ModelCallError` names the last error.
+    Server-backed and batched-transformers models get one ``agenerate`` over all prompts: the requests run
+    concurrently and the call opens one callback group (per-request ``ainvoke``s inside a graph cost about twice as
+    much in callback bookkeeping). A failed group is retried as a whole with exponential backoff; after
+    ``max_retries`` retries a :class:`ModelCallError` names the error.
     """
     if not prompts:
         return []
     style = call_style
     if style == "auto":
         style = "batch" if _is_local_batch_model(model) else "concurrent"
-    runnable: Any = model.bind(stop=stop) if stop else model
     inputs: list[list[BaseMessage]] = [[HumanMessage(content=p)] for p in prompts]
-    run_config: RunnableConfig = {**(config or {}), "max_concurrency": max_concurrency}
-    results: list[BaseMessage | Exception | None] = [None] * len(inputs)
-    todo = list(range(len(inputs)))
+    cfg: RunnableConfig = config or {}
+    last_error: Exception | None = None
     for attempt in range(max_retries + 1):
-        batch = [inputs[i] for i in todo]
-        if style == "batch":
-            outs = await asyncio.to_thread(runnable.batch, batch, run_config, return_exceptions=True)
-        else:
-            outs = await runnable.abatch(batch, run_config, return_exceptions=True)
-        for i, out in zip(todo, outs, strict=True):
-            results[i] = out
-        todo = [i for i in todo if isinstance(results[i], Exception)]
-        if not todo:
-            break
-        if attempt < max_retries and retry_delay > 0:
-            await asyncio.sleep(retry_delay * 2**attempt)
-    if todo:
-        err = results[todo[0]]
-        raise ModelCallError(
-            f"{len(todo)} of {len(prompts)} model calls failed after {max_retries} retries: {type(err).__name__}: {err}"
-        )
-    return [message_text(cast(BaseMessage, r)) for r in results]
+        try:
+            if style == "batch":
+                runnable: Any = model.bind(stop=stop) if stop else model
+                run_config: RunnableConfig = {**cfg, "max_concurrency": max_concurrency}
+                messages = await asyncio.to_thread(runnable.batch, inputs, run_config)
+                return [message_text(m) for m in messages]
+            result = await model.agenerate(
+                inputs, stop=stop, callbacks=cfg.get("callbacks"), tags=cfg.get("tags"), metadata=cfg.get("metadata")
+            )
+            return [message_text(cast(ChatGeneration, gens[0]).message) for gens in result.generations]
+        except Exception as exc:  # any backend error: connection, timeout, server 5xx, bad response
+            last_error = exc
+            if attempt < max_retries and retry_delay > 0:
+                await asyncio.sleep(retry_delay * 2**attempt)
+    raise ModelCallError(
+        f"{len(prompts)} model calls failed after {max_retries} retries: {type(last_error).__name__}: {last_error}"
+    )

@@ -18,7 +18,9 @@ class SearchContext:
     ``width``: proposals per expansion (WebShop: distinct clickables selected). ``root_width``: proposals at the
     root (WebShop: sampled ``search[...]`` queries; None = ``2 * width``). ``breadth``: BFS beam size. ``depth``:
     max actions per trajectory. ``n_rollouts``: independent greedy rollouts (pass@n). ``budget``: MCTS expansions.
-    ``expand_retries``: re-expansions of a node that yielded no valid successor (reference: 3).
+    ``temperature``: sampling temperature of models built from specs. ``value_mode``: ``generate`` or ``logits``
+    for spec-built value models. ``expand_retries``: re-expansions of a node that yielded no valid successor
+    (reference: 3).
     ``force_terminal``: at the last step keep only terminal children (None = the environment's default: on for
     WebShop). ``policy``/``value``: model specs, used only when the graph was built without policy/value objects
     (Studio). ``max_retries``/``retry_delay``: model-call retries with exponential backoff.

@@ -67,13 +67,6 @@ def path_to(nodes: dict[str, NodeDict], node_id: str) -> list[tuple[str, str]]:
     return steps[::-1]
 
 
-def _root_of(nodes: dict[str, NodeDict], node_id: str) -> NodeDict:
-    node = nodes[node_id]
-    while node["parent"] is not None:
-        node = nodes[node["parent"]]
-    return node
-
-
 def _new_node(
     node_id: str, parent: str | None, rollout: int, depth: int, action: str | None, obs: str, state: Any, terminal: bool
 ) -> NodeDict:
@@ -310,7 +303,7 @@ def create_search_graph(
             for t in targets
         ]
 
-    def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    async def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
         if state.get("error"):
             return {}
@@ -320,7 +313,7 @@ def create_search_graph(
             return _select_bfs(state, ctx)
         return _select_mcts(state, ctx)
 
-    def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    async def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
         result = summarize(state, ctx, algo(ctx))
         get_stream_writer()({"type": "done", "trajectory": result["trajectory"], "value": result["value"]})

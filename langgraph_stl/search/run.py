@@ -11,6 +11,7 @@ environment's ``true_reward`` on each final leaf, for display, under clearly lab
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -47,8 +48,9 @@ async def arun_search(
 ) -> dict[str, Any]:
     """Search task ``task_id``; returns the graph's result plus ``tokens``, ``wall_time_s`` and true rewards.
 
-    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped. Errors of
-    the task itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
+    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped (the tree and
+    counters come from the checkpoint; ``tokens`` and ``wall_time_s`` cover this process only). Errors of the task
+    itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
     """
     ctx = SearchContext.from_any(context)
     usage = TokenUsageCallback()
@@ -74,7 +76,7 @@ async def arun_search(
                 on_event(cast(dict[str, Any], chunk))
             elif mode == "values":
                 final = cast(dict[str, Any], chunk)
-    except (InvalidTaskError, ValueError, TypeError) as exc:
+    except (InvalidTaskError, ValueError, TypeError, ImportError) as exc:
         return _failed(task_id, algorithm, f"{type(exc).__name__}: {exc}", usage, start)
     wall = time.perf_counter() - start
     result = dict(final.get("result") or {})
@@ -89,9 +91,20 @@ async def arun_search(
     return result
 
 
+_RUNNERS = threading.local()
+
+
 def run_search(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Synchronous :func:`arun_search` (not from inside a running event loop)."""
-    return asyncio.run(arun_search(*args, **kwargs))
+    """Synchronous :func:`arun_search` (not from inside a running event loop).
+
+    Successive calls in one thread share one event loop: async HTTP clients that chat models cache across calls
+    (langchain-openai keeps a process-wide pool) stay bound to a live loop, so searching many tasks in a row works.
+    """
+    runner = getattr(_RUNNERS, "runner", None)
+    if runner is None:
+        runner = _RUNNERS.runner = asyncio.Runner()
+    result: dict[str, Any] = runner.run(arun_search(*args, **kwargs))
+    return result
 
 
 def _failed(task_id: str, algorithm: str, error: str | None, usage: TokenUsageCallback, start: float) -> dict[str, Any]:

@@ -18,7 +18,6 @@ data V_{k-1} labelled (the reference's scheme), and V_k for k > 0 is prompted in
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import time
@@ -27,8 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_stl.envs import make_env
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.search.context import SearchContext
+from langgraph_stl.search.value import ValueMode
 from langgraph_stl.training.collect import CollectConfig, acollect, stats_dict
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import file_digest
@@ -61,6 +62,9 @@ class ImproveConfig:
     width: int = 5
     depth: int = 4
     value_samples: int = 5
+    value_mode: str = "generate"
+    """'generate' (sampled rationale + score, the reference) or 'logits' (expected score from one forward pass;
+    targets then carry no rationale: a cheap mode for models that rarely write a parseable score)."""
     temperature: float = 1.0
     seed: int = 0
     algorithm: str = "greedy"
@@ -71,6 +75,8 @@ class ImproveConfig:
     """TrainConfig overrides (epochs, max_steps, batch_size, learning_rate, loss, max_length, ...)."""
 
     def __post_init__(self) -> None:
+        if self.value_mode not in ("generate", "logits"):
+            raise ValueError(f"value_mode must be 'generate' or 'logits', got {self.value_mode!r}")
         if self.iterations < 1:
             raise ValueError("iterations must be >= 1")
         if not self.train_tasks:
@@ -87,6 +93,7 @@ class ImproveConfig:
             temperature=self.temperature,
             seed=self.seed,
             n_rollouts=self.n_rollouts,
+            value_mode=self.value_mode,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -95,23 +102,6 @@ class ImproveConfig:
         d.pop("iterations")
         d.pop("out")
         return d
-
-
-def make_env(name: str) -> Environment:
-    """``game24``, ``webshop`` (HTTP env over the embedded shop) or ``py:<module>:<factory>``."""
-    if name == "game24":
-        from langgraph_stl.envs.game24 import Game24Env
-
-        return Game24Env()
-    if name == "webshop":
-        module = importlib.import_module("langgraph_stl.envs.webshop.http_env")
-        env: Environment = module.WebShopHttpEnv()
-        return env
-    if name.startswith("py:"):
-        module_name, _, attr = name[3:].rpartition(":")
-        env = getattr(importlib.import_module(module_name), attr)()
-        return env
-    raise ValueError(f"unknown environment {name!r}: use game24, webshop or py:<module>:<factory>")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -165,6 +155,10 @@ class Manifest:
 # Evaluation
 
 
+def _mode(config: ImproveConfig) -> ValueMode:
+    return "logits" if config.value_mode == "logits" else "generate"
+
+
 def _success(reward: float | None) -> bool:
     return reward is not None and reward >= 1.0
 
@@ -190,7 +184,7 @@ async def _evaluate(
             done[row["task_id"]] = row
     ctx = config.search_context()
     policy = make_policy(config.policy, temperature=config.temperature)
-    value = make_value(value_spec, temperature=config.temperature)
+    value = make_value(value_spec, temperature=config.temperature, mode=_mode(config))
     start = time.perf_counter()
     with results_path.open("a", encoding="utf-8") as fh:
         for task in config.eval_tasks:
@@ -303,7 +297,7 @@ class StlRun:
         stats = await acollect(
             self.env,
             make_policy(cfg.policy, temperature=cfg.temperature),
-            make_value(prev_spec, temperature=cfg.temperature),
+            make_value(prev_spec, temperature=cfg.temperature, mode=_mode(cfg)),
             cfg.train_tasks,
             data,
             collect_config,

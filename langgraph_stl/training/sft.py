@@ -13,7 +13,6 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +84,7 @@ class TrainSummary:
         return self.seconds / run_steps if run_steps > 0 else 0.0
 
 
-def train(config: TrainConfig, *, on_log: Callable[[dict[str, float]], None] | None = None) -> list[TrainSummary]:
+def train(config: TrainConfig) -> list[TrainSummary]:
     """Train the adapter(s) ``config`` describes and return one summary per adapter."""
     base = resolve_base(config.base)  # before any data work: a typo in the base fails in milliseconds
     if not config.data:
@@ -99,15 +98,15 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, float]], None] | N
     digest = file_digest(config.data)
     out = Path(config.out).expanduser().resolve()
     if config.per_depth:
-        groups: dict[int | None, list[Example]] = {}
+        groups: dict[int, list[Example]] = {}
         for e in examples:
             groups.setdefault(e.depth, []).append(e)
         jobs: list[tuple[int | None, list[Example], Path]] = [
-            (d, groups[d], out / f"depth_{d}") for d in sorted(g for g in groups if g is not None)
+            (d, groups[d], out / f"depth_{d}") for d in sorted(groups)
         ]
     else:
         jobs = [(None, examples, out)]
-    summaries = [_train_one(config, base, exs, folder, depth, digest, on_log) for depth, exs, folder in jobs]
+    summaries = [_train_one(config, base, exs, folder, depth, digest) for depth, exs, folder in jobs]
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2))
     return summaries
@@ -168,7 +167,6 @@ def _train_one(
     out: Path,
     depth: int | None,
     digest: str,
-    on_log: Callable[[dict[str, float]], None] | None,
 ) -> TrainSummary:
     import torch
     from datasets import Dataset
@@ -258,8 +256,6 @@ def _train_one(
             logs: dict[str, float] | None = kwargs.get("logs")
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
-            if logs and on_log is not None:
-                on_log(logs)
 
     trainer.add_callback(_Recorder())
     ckpt_dir = out / "checkpoints"

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
     from langgraph_stl.envs.webshop.catalog import (
         GoalKind,
         Product,
@@ -28,9 +29,13 @@ if TYPE_CHECKING:
         session_id,
         split_indices,
     )
+    from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
     from langgraph_stl.envs.webshop.normalize import normalize_color
     from langgraph_stl.envs.webshop.prepare import TitleNounsUnavailable
     from langgraph_stl.envs.webshop.reward import get_reward
+    from langgraph_stl.envs.webshop.search_engine import SearchEngine, load_search_engine
+    from langgraph_stl.envs.webshop.server import load_site, serving, start_server
+    from langgraph_stl.envs.webshop.tools import WebShopToolkit
 
 _EXPORTS: dict[str, str] = {
     "GoalKind": "catalog",
@@ -49,25 +54,41 @@ _EXPORTS: dict[str, str] = {
     "normalize_color": "normalize",
     "TitleNounsUnavailable": "prepare",
     "get_reward": "reward",
+    "SearchEngine": "search_engine",
+    "load_search_engine": "search_engine",
+    "load_site": "server",
+    "serving": "server",
+    "start_server": "server",
+    "WebShopHttpEnv": "http_env",
+    "WebShopBrowserEnv": "browser_env",
+    "WebShopToolkit": "tools",
 }
 
 __all__ = [
     "Goal",
     "GoalKind",
     "Product",
+    "SearchEngine",
     "TitleNounsUnavailable",
+    "WebShopBrowserEnv",
     "WebShopData",
     "WebShopDataError",
+    "WebShopHttpEnv",
+    "WebShopToolkit",
     "document_contents",
     "get_reward",
     "load_catalog",
     "load_goals",
+    "load_search_engine",
+    "load_site",
     "load_webshop",
     "normalize_color",
     "parse_session_id",
     "process_raw_products",
+    "serving",
     "session_id",
     "split_indices",
+    "start_server",
 ]
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import random
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -256,6 +257,9 @@ def catalog_documents(
     return [(p["asin"], document_contents(p)) for p in load_catalog(catalog=files.catalog)]
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def _load_cached(path: Path, stamp: tuple[int, int]) -> SearchEngine:
     return SearchEngine(catalog_documents(catalog=path))
@@ -267,7 +271,8 @@ def load_search_engine(
     """The search engine over the WebShop catalogue (default: the project data dir's); cached per file version."""
     path = find_catalog_files(data_dir, catalog=catalog).catalog
     st = path.stat()
-    return _load_cached(path, (st.st_mtime_ns, st.st_size))
+    with _LOAD_LOCK:  # concurrent first calls (server threads) build the index once
+        return _load_cached(path, (st.st_mtime_ns, st.st_size))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
