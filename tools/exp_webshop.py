@@ -229,10 +229,17 @@ def stage_report() -> None:
     log_command(cmd)
     report = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
     js = subprocess.run([*cmd[:-2], "--json"], cwd=REPO, check=True, capture_output=True, text=True).stdout
+    n_v0 = finished("v0")
+    v0_cmd = [*STL, "report", *others[:2], "--baseline", str(RUNS / "v0.jsonl"), "--n-tasks", str(n_v0)]
+    log_command(v0_cmd)
+    v0_report = subprocess.run(v0_cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
     full_cmd = [*STL, "report", str(RUNS / "rule_full.jsonl")]
     log_command(full_cmd)
     full = subprocess.run(full_cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
-    (DOCS / "report.md").write_text(f"{report}\n\n# Rule baseline, test goals 0-499\n\n{full}")
+    (DOCS / "report.md").write_text(
+        f"# All runs, first {n_tasks} test goals\n\n{report}\n\n# Without STL, first {n_v0} test goals\n\n"
+        f"{v0_report}\n\n# Rule baseline, test goals 0-499\n\n{full}"
+    )
     (DOCS / "report.json").write_text(js)
     keep = [f"{n}.jsonl" for n in [*names, "rule_full"]] + ["commands.log", "measure.json", "export.json"]
     for name in [*keep, "collect.jsonl", "collect.jsonl.done", "collect.log"]:
@@ -243,6 +250,7 @@ def stage_report() -> None:
         if exported and src.exists():
             shutil.copy(src, DOCS / src.name)
     print(report)
+    print(v0_report)
     print(full)
 
 
