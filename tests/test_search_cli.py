@@ -37,7 +37,7 @@ def test_search_report_labels_the_true_reward_and_bad_input_fails_cleanly() -> N
     assert out.returncode == 0, out.stderr
     assert "true reward (display only" in out.stdout and "statistics" in out.stdout
     bad_env = _stl("--env", "chess")
-    assert bad_env.returncode == 2 and "unknown --env 'chess'" in bad_env.stderr
+    assert bad_env.returncode == 2 and "unknown environment 'chess'" in bad_env.stderr
     bad_spec = _stl("--policy", "foo:bar")
     assert bad_spec.returncode == 2 and "Accepted forms" in bad_spec.stderr and "Traceback" not in bad_spec.stderr
     bad_task = _stl("--task", "99999", "--policy", "enumerate", "--value", ORACLE, "--json")

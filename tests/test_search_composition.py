@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import tool
 
 from langgraph_stl.envs.game24 import Game24Env
 from langgraph_stl.search import ValueModel
 from langgraph_stl.search.composition import as_value_tool, value_runnable
-from tests.fakes import ScriptedChatModel, ToolCallingFake, fixed, game24_oracle, score
+from tests.fakes import ScriptedChatModel, ToolCallingFake, by_keyword, fixed, game24_oracle, score
 
 
 def _prebuilt_agent(model: Any, tools: list[Any]) -> Any:
@@ -93,4 +95,87 @@ def test_value_runnable_sync_path() -> None:
     value = ValueModel(ScriptedChatModel(responder=fixed(score(4))))
     assert value_runnable(value, "game24").invoke([{"trajectory": "t", "action": "a", "observation": "o"}]) == [
         {"value": 0.4, "rationale": "Reflection: looks fine."}
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+async def test_react_agent_shops_with_the_webshop_tools_and_follows_the_value_tool() -> None:
+    """A prebuilt agent drives real Chromium through ``WebShopToolkit`` and lets the value tool pick the product.
+
+    The agent's script clicks whatever ``score_actions`` ranks first; the value model scores the goal's product 8
+    and every other candidate 3, and the target is not the first search result, so only following the tool's
+    ranking leads to the right purchase (reward 1.0 on the done page).
+    """
+    from langgraph_stl.envs.webshop.browser_env import WebShopBrowserEnv
+    from langgraph_stl.envs.webshop.server import start_server
+    from langgraph_stl.envs.webshop.tools import WebShopToolkit
+    from tests._webshop_fixtures import shared_browser, target_of, webshop_site
+
+    site = webshop_site("synthetic", True)
+    goal = site.goals[7]  # its query lists the target 5th of the 5 results shown; its options reach reward 1.0
+    asin, options = target_of(site, 7)
+    browser = shared_browser()
+    with start_server(site) as server:
+        toolkit = WebShopToolkit(server.url, "fixed_7", browser=browser)
+        sandbox = WebShopBrowserEnv(server.url, browser=browser)
+        try:
+            instruction = await toolkit.aobservation()
+            assert goal["instruction_text"] in instruction
+            value_model = ScriptedChatModel(responder=by_keyword([(f"click[{asin}]", score(8))], score(3)))
+            score_tool = as_value_tool(ValueModel(value_model), sandbox, toolkit.session)
+            candidates: list[str] = []
+
+            def script(messages: list[BaseMessage]) -> AIMessage:
+                """The agent's policy: search, ask the value tool about every result, click its favourite, then
+                pick the goal's options and buy."""
+                last, n = messages[-1], len(messages)
+
+                def call(name: str, **args: Any) -> AIMessage:
+                    return AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"{name}-{n}"}])
+
+                if not isinstance(last, ToolMessage):
+                    return call("search", query=goal["query"])
+                page = str(last.content)
+                if last.name == "search":
+                    candidates.extend(f"click[{a}]" for a in re.findall(r"^\[(B[0-9A-Z]{9})\] ?$", page, re.M))
+                    return call("score_actions", actions=candidates)
+                if last.name == "score_actions":
+                    best = json.loads(page)[0]["action"]
+                    return call("click", element=best.removeprefix("click[").removesuffix("]"))
+                if page.startswith("Your score"):
+                    return AIMessage(f"Bought it. {page}")
+                chosen = [m.content for m in messages if isinstance(m, ToolMessage) and m.name == "click"]
+                for option in options.values():
+                    if f"You have clicked {option}." not in chosen:
+                        return call("click", element=option)
+                return call("click", element="Buy Now")
+
+            agent = _prebuilt_agent(ToolCallingFake(script=script), [*toolkit.get_tools(), score_tool])
+            out = await agent.ainvoke({"messages": [("user", goal["instruction_text"])]}, {"recursion_limit": 30})
+        finally:
+            sandbox.close()
+            toolkit.close()
+
+    assert len(candidates) >= 3 and candidates[0] != f"click[{asin}]", "the target must not win by position alone"
+    scored = [m for m in out["messages"] if isinstance(m, ToolMessage) and m.name == "score_actions"]
+    ranking = json.loads(str(scored[0].content))
+    assert {r["action"] for r in ranking} == set(candidates)  # every candidate was stepped in the sandbox
+    assert ranking[0] == {**ranking[0], "action": f"click[{asin}]", "value": 0.8, "terminal": False}
+    assert {r["value"] for r in ranking[1:]} == {0.3}
+    assert value_model.calls == len(candidates)
+    assert all(f"search[{goal['query']}]" in p for p in value_model.prompts)  # the agent's path reached the value model
+    clicks = [m for m in out["messages"] if isinstance(m, AIMessage) and m.tool_calls]
+    assert [c.tool_calls[0]["args"] for c in clicks if c.tool_calls[0]["name"] == "click"] == [
+        {"element": asin},
+        *({"element": v} for v in options.values()),
+        {"element": "Buy Now"},
+    ]
+    assert toolkit.state is not None and toolkit.state["kind"] == "done" and toolkit.state["asin"] == asin
+    assert toolkit.reward == 1.0 and out["messages"][-1].content == "Bought it. Your score (min 0.0, max 1.0): 1.0"
+    assert [a for a, _ in toolkit.path] == [
+        f"search[{goal['query']}]",
+        f"click[{asin}]",
+        *(f"click[{v}]" for v in options.values()),
+        "click[Buy Now]",
     ]

@@ -104,6 +104,9 @@ def test_expected_score_from_logprobs() -> None:
     # renormalized over score tokens: (8*.5 + 6*.25 + 10*.125) / .875 / 10
     assert expected_score(dist) == pytest.approx((4 + 1.5 + 1.25) / 0.875 / 10)
     assert expected_score({"The": 0.0, "0": -1.0, "11": -2.0}) is None
+    # Tokens that are digits to str.isdigit() but not decimal numbers (superscripts) are ignored, not a crash.
+    assert expected_score({"²": -0.1, "³": -1.0}) is None
+    assert expected_score({"²": -0.1, "5": -1.0}) == pytest.approx(0.5)
 
 
 def test_score_line_rationale_and_webshop_rules() -> None:

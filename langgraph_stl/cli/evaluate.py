@@ -104,10 +104,11 @@ def evaluate(
     """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
     import asyncio
 
+    from langgraph_stl.envs import make_env
     from langgraph_stl.evaluation.prices import PriceTable
     from langgraph_stl.evaluation.report import build_report
     from langgraph_stl.evaluation.run import run_eval, select_tasks
-    from langgraph_stl.evaluation.search_task import make_env, make_rule_task, make_search_task
+    from langgraph_stl.evaluation.search_task import make_rule_task, make_search_task
 
     if algorithm != "rule" and not (policy and value):
         typer.echo("error: --policy and --value are required (except with --algorithm rule)", err=True)

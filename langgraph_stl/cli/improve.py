@@ -31,7 +31,7 @@ def parse_tasks(text: str) -> list[str]:
 
 
 def _default_tasks(env_name: str, split: str, n: int) -> list[str]:
-    from langgraph_stl.training.improve import make_env
+    from langgraph_stl.envs import make_env
 
     env = make_env(env_name)
     try:

@@ -7,8 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-ENVS = ("game24", "webshop")
-
 
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
@@ -44,15 +42,17 @@ def search_command(
     webshop_url: Annotated[
         str | None, typer.Option("--webshop-url", help="A running WebShop server (default: an embedded one).")
     ] = None,
+    webshop_goals: Annotated[
+        int | None, typer.Option("--webshop-goals", help="Number of goals of the --webshop-url server.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
 ) -> None:
     """Search one task and print the chosen trajectory, its true reward (for display only) and the statistics."""
     from rich.console import Console
 
+    from langgraph_stl.envs import make_env
     from langgraph_stl.search import SearchContext, make_policy, make_value, run_search
 
-    if env not in ENVS:
-        raise _fail(f"unknown --env {env!r}: one of {', '.join(ENVS)}", 2)
     try:
         ctx = SearchContext(
             algorithm=algorithm,
@@ -68,9 +68,9 @@ def search_command(
         )
         pol = make_policy(policy, temperature=temperature)
         val = make_value(value, temperature=temperature, mode=ctx.value_mode)  # type: ignore[arg-type]
+        environment = make_env(env, webshop_url=webshop_url, webshop_goals=webshop_goals)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise _fail(str(exc), 2) from None
-    environment = _make_env(env, webshop_url)
     console = Console(stderr=True)
     try:
         with console.status("searching...") as status:
@@ -92,16 +92,6 @@ def search_command(
         _report(Console(), result)
     if result.get("error"):
         raise typer.Exit(1)
-
-
-def _make_env(name: str, webshop_url: str | None) -> Any:
-    if name == "game24":
-        from langgraph_stl.envs.game24 import Game24Env
-
-        return Game24Env()
-    from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
-
-    return WebShopHttpEnv(base_url=webshop_url)
 
 
 class _Progress:

@@ -12,24 +12,6 @@ from langgraph_stl.envs.base import Environment
 from langgraph_stl.evaluation.results import Rollout, TaskRecord, record_from_search
 from langgraph_stl.evaluation.run import RunTask
 
-ENVS = ("game24", "webshop")
-
-
-def make_env(name: str, *, webshop_url: str | None = None, webshop_goals: int | None = None) -> Environment:
-    """An environment by name. WebShop starts its embedded server over the local catalogue unless a URL is given;
-    a remote server's number of goals (``webshop_goals``) fixes its task ids (``fixed_0``...)."""
-    if name == "game24":
-        from langgraph_stl.envs.game24 import Game24Env
-
-        return Game24Env()
-    if name == "webshop":
-        from langgraph_stl.envs.webshop.http_env import WebShopHttpEnv
-
-        if webshop_url is not None and webshop_goals is None:
-            raise ValueError("--webshop-url needs --webshop-goals (how many goals the server has, e.g. 12087)")
-        return WebShopHttpEnv(webshop_url, num_goals=webshop_goals)
-    raise ValueError(f"unknown environment {name!r}: one of {', '.join(ENVS)}")
-
 
 def api_models(specs: Iterable[str]) -> set[str]:
     """Usage names of the models among ``specs`` that are remote APIs (``openai:`` specs not on this machine).

@@ -91,7 +91,7 @@ def expected_score(logprobs: Mapping[str, float]) -> float | None:
     weights: dict[int, float] = {}
     for token, logprob in logprobs.items():
         text = token.strip()
-        if text.isdigit() and 1 <= int(text) <= 10:
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= 10:
             weights[int(text)] = weights.get(int(text), 0.0) + math.exp(logprob)
     total = sum(weights.values())
     if total <= 0:

@@ -18,7 +18,6 @@ data V_{k-1} labelled (the reference's scheme), and V_k for k > 0 is prompted in
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import time
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_stl.envs import make_env
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.value import ValueMode
@@ -102,23 +102,6 @@ class ImproveConfig:
         d.pop("iterations")
         d.pop("out")
         return d
-
-
-def make_env(name: str) -> Environment:
-    """``game24``, ``webshop`` (HTTP env over the embedded shop) or ``py:<module>:<factory>``."""
-    if name == "game24":
-        from langgraph_stl.envs.game24 import Game24Env
-
-        return Game24Env()
-    if name == "webshop":
-        module = importlib.import_module("langgraph_stl.envs.webshop.http_env")
-        env: Environment = module.WebShopHttpEnv()
-        return env
-    if name.startswith("py:"):
-        module_name, _, attr = name[3:].rpartition(":")
-        env = getattr(importlib.import_module(module_name), attr)()
-        return env
-    raise ValueError(f"unknown environment {name!r}: use game24, webshop or py:<module>:<factory>")
 
 
 # ---------------------------------------------------------------------------------------------------------------

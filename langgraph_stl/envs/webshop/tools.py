@@ -60,6 +60,10 @@ class WebShopToolkit:
         self._lock: asyncio.Lock | None = None
         self.state: State | None = None
         """The state of the page the tools last showed (same schema as the environments' states)."""
+        self.root_observation: str | None = None
+        """The session's first page (the search page with the instruction)."""
+        self.path: list[tuple[str, str]] = []
+        """Every action the tools carried out, with the observation it led to (refused/invalid ones are not)."""
 
     # -- what the tools do (on the browser loop) ---------------------------------------------------------------
     async def _open(self) -> None:
@@ -67,6 +71,7 @@ class WebShopToolkit:
             self._page = await self.runner.new_page(self.origin, self._blocked)
             await self._page.goto(self.base_url + urls.index_path(self.session_id), wait_until="domcontentloaded")
             self.state = await read_state(self._page, query=None, history=[], option=None, mode=self.observation_mode)
+            self.root_observation = str(self.state["observation"])
 
     async def _act(self, action: str) -> str:
         from playwright.async_api import Error as PlaywrightError
@@ -97,6 +102,7 @@ class WebShopToolkit:
             if origin_of(self._page.url) != self.origin:  # defensive: never report a foreign page
                 await restore(self._page, self.state["url"])
                 return f"Refused: {action} left {self.origin}; navigation is restricted."
+            self.path.append((action, str(self.state["observation"])))
             return str(self.state["observation"])
 
     async def _observe(self) -> str:
@@ -117,6 +123,13 @@ class WebShopToolkit:
 
     def observation(self) -> str:
         return self.runner.run(self._observe())
+
+    def session(self) -> tuple[str, list[tuple[str, str]], State]:
+        """``(root observation, path, current state)``: what :func:`~langgraph_stl.search.composition.as_value_tool`
+        needs to value candidate actions from where the agent is now (pass ``toolkit.session``)."""
+        if self.state is None or self.root_observation is None:
+            raise RuntimeError("the WebShop session is not open yet: call a tool or aobservation() first")
+        return self.root_observation, list(self.path), self.state
 
     @property
     def reward(self) -> float | None:
