@@ -147,3 +147,11 @@ def test_studio_graph_runs_the_loop(tiny_base: Path, tmp_path: Path) -> None:
     assert final["summary"][1]["train steps"] == 1  # trained in the child process
     manifest = json.loads(Path(final["manifest"]).read_text())
     assert manifest["steps"]["iter1.eval"]["metrics"]["tasks"] == 1
+
+
+def test_search_context_carries_every_search_knob() -> None:
+    """Evaluation of each iteration must search with the run's settings (breadth was once dropped)."""
+    from langgraph_stl.training.improve import ImproveConfig
+
+    ctx = ImproveConfig(env="game24", out="x", width=7, breadth=2, depth=3, value_mode="logits").search_context()
+    assert (ctx.width, ctx.breadth, ctx.depth, ctx.value_mode) == (7, 2, 3, "logits")

@@ -78,6 +78,7 @@ def improve_command(
     beam: Annotated[int, typer.Option(help="Collection: best states expanded per level.")] = 3,
     explore: Annotated[int, typer.Option(help="Collection: extra random non-best states per level.")] = 1,
     width: Annotated[int, typer.Option(help="Policy proposals per expansion.")] = 5,
+    breadth: Annotated[int, typer.Option(help="Beam breadth of the evaluation search (--algorithm bfs).")] = 5,
     depth: Annotated[int, typer.Option(help="Most actions per episode (lookaheads at depths 1..depth-1).")] = 4,
     value_samples: Annotated[int, typer.Option(help="Value samples per state (reference: 5).")] = 5,
     value_mode: Annotated[
@@ -114,6 +115,7 @@ def improve_command(
             beam=beam,
             explore=explore,
             width=width,
+            breadth=breadth,
             depth=depth,
             value_samples=value_samples,
             value_mode=value_mode,

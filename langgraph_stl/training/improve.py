@@ -60,6 +60,7 @@ class ImproveConfig:
     beam: int = 3
     explore: int = 1
     width: int = 5
+    breadth: int = 5
     depth: int = 4
     value_samples: int = 5
     value_mode: str = "generate"
@@ -88,6 +89,7 @@ class ImproveConfig:
     def search_context(self) -> SearchContext:
         return SearchContext(
             width=self.width,
+            breadth=self.breadth,
             depth=self.depth,
             n_value_samples=self.value_samples,
             temperature=self.temperature,
