@@ -153,5 +153,8 @@ def test_search_context_carries_every_search_knob() -> None:
     """Evaluation of each iteration must search with the run's settings (breadth was once dropped)."""
     from langgraph_stl.training.improve import ImproveConfig
 
-    ctx = ImproveConfig(env="game24", out="x", width=7, breadth=2, depth=3, value_mode="logits").search_context()
+    config = ImproveConfig(
+        env="game24", out="x", train_tasks=["0"], eval_tasks=["900"], width=7, breadth=2, depth=3, value_mode="logits"
+    )
+    ctx = config.search_context()
     assert (ctx.width, ctx.breadth, ctx.depth, ctx.value_mode) == (7, 2, 3, "logits")
