@@ -126,6 +126,25 @@ def test_server_logprobs_readout(smollm2: OpenAICompatibleChat) -> None:
     assert all(v <= 0 for v in top.values())
 
 
+def test_logits_value_reads_10_in_two_cached_steps_and_counts_tokens(smollm2: OpenAICompatibleChat) -> None:
+    from langgraph_stl.models.logprobs import aread_logprobs
+    from langgraph_stl.search.value import SCORE_PREFIX, ValueItem, ValueModel
+
+    (plain,) = next_token_logprobs(smollm2, [QUESTION], assistant_prefix=SCORE_PREFIX)
+    (both,) = asyncio.run(aread_logprobs(smollm2, [QUESTION], SCORE_PREFIX, follow_up="1", ask=lambda d: True))
+    assert both.first == pytest.approx(plain) and both.second is not None and both.reads == 2
+    prompt_tokens = _server_prompt_tokens(smollm2, QUESTION)
+    assert prompt_tokens < both.prompt_tokens <= 2 * prompt_tokens + 20  # both steps' prompts, the second one longer
+
+    value = ValueModel(smollm2, mode="logits")
+    item = ValueItem("Input: 4 4 6 8\n", "4 + 8 = 12 (left: 4 6 12)", "(left: 4 6 12)")
+    cb = TokenUsageCallback()
+    (estimate,) = asyncio.run(value.aevaluate("game24", [item], config={"callbacks": [cb]}))
+    assert 0.0 <= estimate.value <= 1.0
+    usage = cb.as_dict()["smollm2"]
+    assert usage["calls"] == 1 and usage["output_tokens"] in (1, 2) and usage["input_tokens"] > 300
+
+
 def _write_lora(path: Path, rank: int = 4) -> None:
     """A random GGUF LoRA on a few attention projections (the format of local-models.md)."""
     import gguf

@@ -159,22 +159,34 @@ async def test_value_mean_of_valid_samples_and_median_rationale() -> None:
     assert stl.prompt("webshop", ValueItem("t", "a", "o", terminal=True)) == P.terminal_prompt("t", "a")
 
 
-async def test_logits_mode_reads_the_expected_score(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_logits_mode_reads_the_expected_score_and_asks_about_10_only_when_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import math
 
     import langgraph_stl.models.logprobs as lp
+    from langgraph_stl.models.usage import TokenUsageCallback
 
-    seen: dict[str, Any] = {}
+    calls: list[tuple[int, str]] = []
+    scripted = {"ACT-A": {"8": math.log(0.5), "4": math.log(0.5)}, "ACT-B": {"Hmm": 0.0}, "ACT-C": {"1": 0.0}}
 
-    async def fake(model: Any, prompts: list[list[BaseMessage]], prefix: str, top_k: int) -> list[dict[str, float]]:
-        seen.update(prefix=prefix, n=len(prompts))
-        return [{"8": math.log(0.5), "4": math.log(0.5)}, {"Hmm": 0.0}]
+    def one_step(model: Any, prompts: list[list[BaseMessage]], prefix: str, top_k: int) -> list[Any]:
+        """Stands in for the batched forward pass: (distribution, prompt tokens) per prompt."""
+        calls.append((len(prompts), prefix))
+        if prefix.endswith("1"):
+            return [({"0": 0.0}, 101)] * len(prompts)
+        return [(next(d for a, d in scripted.items() if a in str(p[0].content)), 100) for p in prompts]
 
-    monkeypatch.setattr(lp, "anext_token_logprobs", fake)
+    monkeypatch.setattr(lp, "_is_hf", lambda model, top_k: True)
+    monkeypatch.setattr(lp, "_hf_logprobs", one_step)
     vm = ValueModel(ScriptedChatModel(responder=fixed("")), mode="logits")
-    out = await vm.aevaluate("tree", [ValueItem("t", "a", "o"), ValueItem("t", "b", "o")], n_samples=5)
-    assert [e.value for e in out] == [pytest.approx(0.6), -1.0]
-    assert seen == {"prefix": "Thus the correctness score is ", "n": 2}
+    cb = TokenUsageCallback()
+    items = [ValueItem("t", action, "o") for action in scripted]
+    out = await vm.aevaluate("tree", items, n_samples=5, config={"callbacks": [cb]})
+    assert [e.value for e in out] == [pytest.approx(0.6), -1.0, 1.0]  # ACT-C: "1" then "0" = 10
+    assert calls == [(3, "Thus the correctness score is "), (1, "Thus the correctness score is 1")]
+    # logits reads are counted like a model call: 3 prompts of 100 tokens + one of 101, one distribution per read
+    assert list(cb.as_dict().values()) == [{"input_tokens": 401, "output_tokens": 4, "calls": 1}]
 
 
 async def test_generate_many_batches_local_models_in_one_call_and_retries_failed_groups() -> None:

@@ -100,10 +100,16 @@ def test_success_share_and_aggregate() -> None:
 def test_expected_score_from_logprobs() -> None:
     import math
 
+    half = math.log(0.5)
     dist = {" 8": math.log(0.5), "6": math.log(0.25), "10": math.log(0.125), "The": math.log(0.125)}
-    # renormalized over score tokens: (8*.5 + 6*.25 + 10*.125) / .875 / 10
+    # renormalized over score tokens: (8*.5 + 6*.25 + 10*.125) / .875 / 10 (a one-token "10" is 10)
     assert expected_score(dist) == pytest.approx((4 + 1.5 + 1.25) / 0.875 / 10)
-    assert expected_score({"The": 0.0, "0": -1.0, "11": -2.0}) is None
+    # digit-by-digit tokenizers (SmolLM2): a leading "1" is 10 with P("0" | "...is 1"), else 1
+    assert expected_score({"5": half, "1": half}) == pytest.approx(0.3)
+    assert expected_score({"5": half, "1": half}, {"0": 0.0}) == pytest.approx(0.75)
+    assert expected_score({"5": half, "1": half}, {"0": half, ".": half}) == pytest.approx((2.5 + 0.5 * 5.5) / 10)
+    assert expected_score({"0": half, "4": half}) == pytest.approx(0.2)  # the fine-tuned "0.00 / 10.00" starts at 0
+    assert expected_score({"The": 0.0, "11": -2.0}) is None
     # Tokens that are digits to str.isdigit() but not decimal numbers (superscripts) are ignored, not a crash.
     assert expected_score({"²": -0.1, "³": -1.0}) is None
     assert expected_score({"²": -0.1, "5": -1.0}) == pytest.approx(0.5)

@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from langchain_core.messages import BaseMessage
 
 from langgraph_stl.envs.game24 import Game24Env
 from langgraph_stl.evaluation import value_quality as vq
 from langgraph_stl.search import EnumeratePolicy, SearchContext, ValueItem, run_search
-from langgraph_stl.search.value import SCORE_PREFIX
 
 
 def test_auc_known_values() -> None:
@@ -112,32 +109,3 @@ def test_solver_value_is_an_oracle_and_random_value_is_fixed() -> None:
     again = asyncio.run(vq.RandomValue().aevaluate("game24", items))
     assert [e.value for e in first] == [e.value for e in again]
     assert all(0.0 <= e.value < 1.0 for e in first)
-
-
-def test_digit_expected_score() -> None:
-    half = math.log(0.5)
-    assert vq.digit_expected_score({"5": half, "1": half}, None) == pytest.approx(0.3)
-    assert vq.digit_expected_score({"5": half, "1": half}, {"0": 0.0}) == pytest.approx(0.75)  # "1" then "0" = 10
-    assert vq.digit_expected_score({"0": half, "4": half}, None) == pytest.approx(0.2)  # "0.00" counts as 0
-    assert vq.digit_expected_score({"the": 0.0, "²": 0.0}, None) is None
-
-
-def test_digit_logits_value_asks_the_second_question_only_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from langchain_core.language_models.fake_chat_models import FakeListChatModel
-
-    from langgraph_stl.models import logprobs
-
-    calls: list[tuple[int, str]] = []
-
-    async def fake(model: Any, prompts: Sequence[Sequence[BaseMessage]], prefix: str, top_k: int) -> list[Any]:
-        calls.append((len(prompts), prefix))
-        if prefix.endswith("1"):
-            return [{"0": 0.0}] * len(prompts)
-        return [{"1": 0.0} if "ACTION-TEN" in str(p[0].content) else {"8": 0.0} for p in prompts]
-
-    monkeypatch.setattr(logprobs, "anext_token_logprobs", fake)
-    value = vq.DigitLogitsValue(FakeListChatModel(responses=["x"]))
-    items = [ValueItem("t", "ACTION-TEN", "o"), ValueItem("t", "ACTION-EIGHT", "o")]
-    estimates = asyncio.run(value.aevaluate("game24", items, n_samples=1))
-    assert [e.value for e in estimates] == [1.0, 0.8]
-    assert calls == [(2, SCORE_PREFIX), (1, SCORE_PREFIX + "1")]

@@ -14,8 +14,8 @@ Stages (each resumable; rerun the same command to continue; ``--stages`` picks a
 * ``report``    tables (accuracy with Wilson 95% intervals, AUC per depth with bootstrap 95% intervals), plots,
                 and small summaries copied to docs/results/game24/ (``--docs``).
 
-Every value model is read with the digit-aware logits readout
-(``py:langgraph_stl.evaluation.value_quality:digit_value``, the spec in ``$STL_EXP_VALUE``): generation is far
+Every value model is read with the logits readout (``--value-mode logits``, :func:`langgraph_stl.search.value.
+expected_score`, which splits a leading "1" into 1 vs 10 with a second, prefix-cached step): generation is far
 too slow on 2 shared CPU cores and SmolLM2's V0 rarely writes a parseable score (docs/RESULTS.md).
 
 Usage::
@@ -43,10 +43,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from langgraph_stl.envs.game24 import Game24Env
 from langgraph_stl.evaluation import value_quality as vq
+from langgraph_stl.search import make_value
 
 console = Console(soft_wrap=True)
 STAGES = ("plan", "baselines", "stl", "auc", "bfs", "report")
-DIGIT_VALUE = "py:langgraph_stl.evaluation.value_quality:digit_value"
 BASELINES = {
     "random": "py:langgraph_stl.evaluation.value_quality:random_value",
     "solver-oracle": "py:langgraph_stl.evaluation.value_quality:solver_value",
@@ -157,15 +157,15 @@ def value_spec(args: argparse.Namespace, k: int) -> str:
     return f"stl:smollm2+lora={(args.out / f'iter_{k}' / 'model.gguf').resolve()}"
 
 
-def bfs_eval(args: argparse.Namespace, name: str, value: str, env_spec: str | None, tasks: str, split: str) -> Path:
-    """``stl eval`` BFS over enumerated legal moves; ``env_spec`` goes to ``$STL_EXP_VALUE``."""
+def bfs_eval(args: argparse.Namespace, name: str, value: str, tasks: str, split: str) -> Path:
+    """``stl eval`` BFS over enumerated legal moves."""
     out: Path = args.out / "eval" / f"{name}_{'test' if split == 'test' else 'seen'}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "langgraph_stl", "eval", "--env", "game24", "--split", split, "--tasks", tasks]
     cmd += ["--policy", "enumerate", "--value", value, "--algorithm", "bfs", "--breadth", str(args.breadth)]
     cmd += ["--width", "100", "--depth", "3", "--value-mode", "logits", "--value-samples", "1", "--rollouts", "1"]
-    cmd += ["--concurrency", str(args.concurrency), "--label", f"{name} ({env_spec or value})", "--out", str(out)]
-    _run(cmd, args.out / "bfs.log", {vq.VALUE_SPEC_ENV: env_spec} if env_spec else None)
+    cmd += ["--concurrency", str(args.concurrency), "--label", f"{name} ({value})", "--out", str(out)]
+    _run(cmd, args.out / "bfs.log")
     return out
 
 
@@ -182,7 +182,7 @@ def baselines(args: argparse.Namespace, env: Game24Env, p: dict[str, Any], m: Ma
             step = f"bfs.{name}.{split}"
             if not m.done(step):
                 start = time.perf_counter()
-                bfs_eval(args, name, spec, None, _positions(ids, env.task_ids(split)), split)
+                bfs_eval(args, name, spec, _positions(ids, env.task_ids(split)), split)
                 m.mark(step, seconds=time.perf_counter() - start, load=_load())
 
 
@@ -202,10 +202,10 @@ def stl_iteration(args: argparse.Namespace, env: Game24Env, p: dict[str, Any], m
             search=SearchContext(width=args.collect_width, depth=3, n_value_samples=1, seed=args.seed + k),
             iteration=k - 1,
             policy_name="enumerate:shuffle",
-            value_name=f"V{k - 1} digit-logits {prev}",
+            value_name=f"V{k - 1} logits {prev}",
             max_concurrency=2,
         )
-        value = vq.load_digit_value(prev)
+        value = make_value(prev, temperature=0.0, mode="logits")
         with _progress() as progress:
             bar = progress.add_task(f"collect V{k} data (labels by V{k - 1})", total=len(p["train_tasks"]))
 
@@ -277,7 +277,7 @@ def auc_stage(args: argparse.Namespace, env: Game24Env, m: Manifest, k: int) -> 
         todo = [s for s in samples if s.key not in done]
         start = time.perf_counter()
         if todo:
-            value = vq.load_digit_value(value_spec(args, k))
+            value = make_value(value_spec(args, k), temperature=0.0, mode="logits")
             by_task: dict[str, list[vq.StateSample]] = {}
             for s in todo:
                 by_task.setdefault(s.task, []).append(s)
@@ -300,7 +300,7 @@ def bfs_stage(args: argparse.Namespace, env: Game24Env, p: dict[str, Any], m: Ma
         if m.done(step):
             continue
         start = time.perf_counter()
-        bfs_eval(args, f"V{k}", DIGIT_VALUE, value_spec(args, k), _positions(ids, env.task_ids(split)), split)
+        bfs_eval(args, f"V{k}", value_spec(args, k), _positions(ids, env.task_ids(split)), split)
         m.mark(step, seconds=time.perf_counter() - start, load=_load())
 
 

@@ -11,9 +11,6 @@ reachable from the numbers left?), so the value model's ranking can be scored di
   value prompts (:func:`~langgraph_stl.search.steps.evaluate_children`), siblings batched to share prompt prefixes.
 * :func:`auc` (Mann-Whitney, ties count one half) with a percentile bootstrap interval, and :func:`wilson` for
   success rates.
-* :class:`DigitLogitsValue`: the logits readout for tokenizers that write numbers digit by digit (SmolLM2):
-  ``10`` is read as ``1`` then ``0`` and ``0.00`` starts with ``0``, so the search core's one-token readout puts
-  10's mass on 1 and drops 0; this one asks a second question (``P("0" | "...is 1")``) to split them.
 * :class:`SolverValue` and :class:`RandomValue`: reference value models for the search baselines, loadable as
   ``py:langgraph_stl.evaluation.value_quality:solver_value`` / ``...:random_value``. The solver one reads
   ground truth, so it is an **oracle upper bound**, never a method.
@@ -25,7 +22,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import random
 import re
 from collections import defaultdict
@@ -35,14 +31,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from langgraph_stl.envs.game24 import Game24Env, _plan
 from langgraph_stl.search import prompts as P
 from langgraph_stl.search.steps import evaluate_children
-from langgraph_stl.search.value import SCORE_PREFIX, ValueEstimate, ValueItem, ValueModel, ValueStyle
+from langgraph_stl.search.value import ValueEstimate, ValueItem, ValueModel
 
 _LEFT = re.compile(r"\(left:\s*([^)]*)\)")
 
@@ -309,89 +303,3 @@ def solver_value() -> SolverValue:
 def random_value() -> RandomValue:
     """``py:langgraph_stl.evaluation.value_quality:random_value``."""
     return RandomValue()
-
-
-# ------------------------------------------------------------------------------------------------ digit readout
-
-
-def digit_expected_score(first: dict[str, float], after_one: dict[str, float] | None) -> float | None:
-    """Expected score in [0, 1] from the next-token log-probs after the score phrase (``first``) and after the
-    phrase plus ``"1"`` (``after_one``): digit 0..9 as read, except that 1 becomes 10 with P("0" | "1").
-
-    Works for both scales: V0's {1, 2, 4, 6, 8, 10} and the fine-tuned ``X.XX / 10.00`` (whose integer part is the
-    first digit, or 10). None when no digit is among the top tokens.
-    """
-    probs: dict[int, float] = {}
-    for token, logprob in first.items():
-        text = token.strip()
-        if len(text) == 1 and text in "0123456789":  # not str.isdigit: "²" is a digit to it
-            probs[int(text)] = probs.get(int(text), 0.0) + math.exp(logprob)
-    total = sum(probs.values())
-    if total <= 0:
-        return None
-    p_ten = 0.0
-    if after_one:
-        mass = sum(math.exp(lp) for lp in after_one.values())
-        zero = sum(math.exp(lp) for tok, lp in after_one.items() if tok.strip() == "0")
-        p_ten = zero / mass if mass > 0 else 0.0
-    score = sum(d * p for d, p in probs.items() if d != 1) + probs.get(1, 0.0) * (1 + 9 * p_ten)
-    return min(1.0, score / total / 10)
-
-
-class DigitLogitsValue(ValueModel):
-    """``mode="logits"`` with :func:`digit_expected_score`: one forward step per state, plus one cached step for
-    the states whose first digit may be 1 (prompt prefix shared, so the server re-reads only a token or two)."""
-
-    def __init__(self, model: BaseChatModel, *, style: ValueStyle = "base", one_threshold: float = 1e-3) -> None:
-        super().__init__(model, style=style, mode="logits")
-        self.one_threshold = one_threshold
-
-    async def _logits(self, prompts: Sequence[str]) -> list[ValueEstimate]:
-        from langgraph_stl.models.logprobs import anext_token_logprobs
-
-        messages = [[HumanMessage(content=p)] for p in prompts]
-        first = await anext_token_logprobs(self.model, messages, SCORE_PREFIX, self.top_k)
-        ones = [
-            i
-            for i, dist in enumerate(first)
-            if sum(math.exp(lp) for tok, lp in dist.items() if tok.strip() == "1") > self.one_threshold
-        ]
-        second = await anext_token_logprobs(self.model, [messages[i] for i in ones], SCORE_PREFIX + "1", self.top_k)
-        after_one = dict(zip(ones, second, strict=True))
-        out = []
-        for i, dist in enumerate(first):
-            score = digit_expected_score(dist, after_one.get(i))
-            out.append(
-                ValueEstimate(
-                    value=-1.0 if score is None else score, rationale="", samples=[score], failures=int(score is None)
-                )
-            )
-        return out
-
-
-VALUE_SPEC_ENV = "STL_EXP_VALUE"
-"""Environment variable read by :func:`digit_value`: the value spec (``smollm2`` or ``stl:smollm2+lora=X.gguf``)."""
-
-
-def load_digit_value(spec: str, *, n_parallel: int = 1, threads: int = 1) -> DigitLogitsValue:
-    """A :class:`DigitLogitsValue` over a model spec (``stl:`` prefix = fine-tuned format) on a small llama.cpp
-    server. Defaults measured on the oversubscribed 2-core machine: one thread (llama.cpp's spinning workers
-    compete with each other otherwise; docs/BENCHMARKS.md measured 19x) and one slot, which keeps the shared prompt
-    prefix cached across sequential requests."""
-    from langgraph_stl.models import load_chat_model
-    from langgraph_stl.models.loader import parse_spec
-
-    style: ValueStyle = "stl" if spec.startswith("stl:") else "base"
-    model_spec = spec.removeprefix("stl:")
-    kwargs: dict[str, Any] = {"temperature": 0.0}
-    if parse_spec(model_spec).backend == "llamacpp":
-        kwargs |= {"n_parallel": n_parallel, "threads": threads}
-    return DigitLogitsValue(load_chat_model(model_spec, **kwargs), style=style)
-
-
-def digit_value() -> DigitLogitsValue:
-    """``py:langgraph_stl.evaluation.value_quality:digit_value``: :func:`load_digit_value` of ``$STL_EXP_VALUE``."""
-    spec = os.environ.get(VALUE_SPEC_ENV)
-    if not spec:
-        raise ValueError(f"set {VALUE_SPEC_ENV} to the value model spec (e.g. smollm2 or stl:smollm2+lora=V1.gguf)")
-    return load_digit_value(spec)

@@ -14,12 +14,14 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessage
+from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables import RunnableConfig
 
-__all__ = ["TokenUsageCallback", "choice_usage"]
+__all__ = ["TokenUsageCallback", "areport_usage", "choice_usage", "usage_name"]
 
 
 def choice_usage(prompt_tokens: int, output_tokens: Sequence[int]) -> list[UsageMetadata]:
@@ -84,3 +86,44 @@ def _usage_of(response: LLMResult) -> tuple[str, int, int]:
     input_tokens = sum(m.usage_metadata["input_tokens"] for m in messages if m.usage_metadata)
     output_tokens = sum(m.usage_metadata["output_tokens"] for m in messages if m.usage_metadata)
     return str(name), input_tokens, output_tokens
+
+
+def usage_name(model: BaseChatModel) -> str:
+    """The key a model's usage is counted under (what its own calls put in ``llm_output["model_name"]``)."""
+    for attr in ("reported_name", "model_id", "model_name", "model"):
+        name = getattr(model, attr, None)
+        if isinstance(name, str) and name:
+            return name
+    return type(model).__name__
+
+
+async def areport_usage(
+    model: BaseChatModel,
+    config: RunnableConfig | None,
+    prompts: Sequence[Sequence[BaseMessage]],
+    *,
+    input_tokens: int,
+    output_tokens: int,
+) -> None:
+    """Tell the config's callbacks about model work done outside ``invoke`` (the logits readout), as one call.
+
+    Token counters and tracers then see it like any other chat-model call.
+    """
+    cfg = config or {}
+    manager = AsyncCallbackManager.configure(
+        inheritable_callbacks=cfg.get("callbacks"),
+        inheritable_tags=cfg.get("tags"),
+        inheritable_metadata=cfg.get("metadata"),
+    )
+    if not manager.handlers:
+        return
+    runs = await manager.on_chat_model_start({"name": usage_name(model)}, [list(p) for p in prompts[:1]])
+    result = LLMResult(
+        generations=[[ChatGeneration(message=AIMessage(content=""))]],
+        llm_output={
+            "model_name": usage_name(model),
+            "token_usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens},
+        },
+    )
+    for run in runs:
+        await run.on_llm_end(result)

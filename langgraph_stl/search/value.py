@@ -29,6 +29,9 @@ ValueStyle = Literal["base", "stl"]
 ValueMode = Literal["generate", "logits"]
 SCORE_PREFIX = "Thus " + P.SCORE_PHRASE
 """Assistant prefix of the logits readout: the next token is the score."""
+DIGITS = frozenset("0123456789")
+ONE_THRESHOLD = 1e-3
+"""Below this P("1") the logits readout skips its second step (1 vs 10): the answer cannot move the score."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +84,36 @@ def aggregate(samples: Sequence[float | None]) -> float:
     return sum(valid) / len(valid) if valid else -1.0
 
 
-def expected_score(logprobs: Mapping[str, float]) -> float | None:
-    """Expected score on [0, 1] from next-token log-probabilities after the score phrase.
+def expected_score(first: Mapping[str, float], after_one: Mapping[str, float] | None = None) -> float | None:
+    """Expected score on [0, 1] from the next-token log-probs after the score phrase (``first``) and, optionally,
+    after the phrase plus ``"1"`` (``after_one``).
 
-    Only tokens that read as an integer 1–10 count; their probabilities are renormalized. None when the top
-    tokens hold no score at all. Tokenizers that split "10" into "1" "0" put 10's mass on "1": a known bias of
-    this cheap readout (see docs/SEARCH.md).
+    Digits 0–9 are read as the score's leading digit, which covers V0's {1, 2, 4, 6, 8, 10} and the fine-tuned
+    ``X.XX / 10.00`` form, for tokenizers that write numbers digit by digit (SmolLM2) and those with one token per
+    number alike ("10" as one token counts as 10). A leading "1" is 10 with probability P("0" | "...is 1") when
+    ``after_one`` is given, else 1. None when the top tokens hold no score.
     """
-    weights: dict[int, float] = {}
-    for token, logprob in logprobs.items():
+    probs: dict[int, float] = {}
+    for token, logprob in first.items():
         text = token.strip()
-        if text.isascii() and text.isdigit() and 1 <= int(text) <= 10:
-            weights[int(text)] = weights.get(int(text), 0.0) + math.exp(logprob)
-    total = sum(weights.values())
+        if text in DIGITS or text == "10":  # not str.isdigit: "²" is a digit to it
+            probs[int(text)] = probs.get(int(text), 0.0) + math.exp(logprob)
+    total = sum(probs.values())
     if total <= 0:
         return None
-    return sum(score * w for score, w in weights.items()) / total / 10
+    p_ten = 0.0
+    if after_one:
+        mass = sum(math.exp(lp) for lp in after_one.values())
+        zero = sum(math.exp(lp) for tok, lp in after_one.items() if tok.strip() == "0")
+        p_ten = zero / mass if mass > 0 else 0.0
+    one = probs.pop(1, 0.0)
+    score = sum(d * p for d, p in probs.items()) + one * (1 + 9 * p_ten)
+    return min(1.0, score / total / 10)
+
+
+def _may_be_ten(first: Mapping[str, float]) -> bool:
+    """Whether the leading "1" is likely enough that the second readout step is worth a request."""
+    return sum(math.exp(lp) for tok, lp in first.items() if tok.strip() == "1") > ONE_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +150,8 @@ class ValueModel:
     ``style="base"`` prompts a general model with V0 (scale 1–10 in {1,2,4,6,8,10}) and the [SUCCESS]/[FAILURE]
     terminal judge; ``style="stl"`` prompts a fine-tuned model with the STL training format and parses the
     ``X / 10.00`` form. ``mode="logits"`` skips generation: one forward pass per state, reading the expected score
-    from the next-token distribution after "Thus the correctness score is " (no rationale, so it cannot feed
-    lookahead targets).
+    from the next-token distribution after "Thus the correctness score is " (:func:`expected_score`; no rationale,
+    so its lookahead targets carry none). Its tokens reach the config's callbacks like any model call.
     """
 
     def __init__(
@@ -203,7 +220,7 @@ class ValueModel:
         scored = [i for i in range(len(items)) if i not in ruled]
         prompts = [self.prompt(env_name, items[i]) for i in scored]
         if self.mode == "logits":
-            model_estimates = await self._logits(prompts)
+            model_estimates = await self._logits(prompts, config)
         else:
             texts = await generate_many(
                 self.model,
@@ -235,14 +252,24 @@ class ValueModel:
             failures=sum(s is None for s in samples),
         )
 
-    async def _logits(self, prompts: Sequence[str]) -> list[ValueEstimate]:
-        from langgraph_stl.models.logprobs import anext_token_logprobs
+    async def _logits(self, prompts: Sequence[str], config: RunnableConfig | None) -> list[ValueEstimate]:
+        """One forward step per state after :data:`SCORE_PREFIX`, plus a prefix-cached "1" step where 10 is likely."""
+        from langgraph_stl.models.logprobs import aread_logprobs
+        from langgraph_stl.models.usage import areport_usage
 
         messages = [[HumanMessage(content=p)] for p in prompts]
-        dists = await anext_token_logprobs(self.model, messages, SCORE_PREFIX, self.top_k)
+        readouts = await aread_logprobs(self.model, messages, SCORE_PREFIX, self.top_k, follow_up="1", ask=_may_be_ten)
+        if readouts:
+            await areport_usage(
+                self.model,
+                config,
+                messages,
+                input_tokens=sum(r.prompt_tokens for r in readouts),
+                output_tokens=sum(r.reads for r in readouts),
+            )
         estimates = []
-        for dist in dists:
-            score = expected_score(dist)
+        for r in readouts:
+            score = expected_score(r.first, r.second)
             estimates.append(
                 ValueEstimate(
                     value=-1.0 if score is None else score, rationale="", samples=[score], failures=int(score is None)
