@@ -39,9 +39,9 @@ DOCS = REPO / "docs" / "results" / "webshop"
 STL = [sys.executable, "-m", "langgraph_stl"]
 BASELINES = "py:langgraph_stl.evaluation.baselines"
 
-TEST_TASKS = "0-29"
-"""Positions in the test split (goals fixed_0 .. fixed_29)."""
-TRAIN_TASKS = [f"fixed_{i}" for i in range(1500, 1520)]
+TEST_TASKS = "0-49"
+"""Positions in the test split (goals fixed_0 .. fixed_49)."""
+TRAIN_TASKS = [f"fixed_{i}" for i in range(1500, 1508)]
 """STL collection goals: the start of WebShop's train split (the reference used fixed_1500..1549)."""
 SEARCH = ["--algorithm", "greedy", "--width", "3", "--depth", "5", "--temperature", "1.0", "--seed", "0"]
 """Greedy as the reference (5 steps, Buy Now forced at the last one); 3 proposals per expansion."""
@@ -49,7 +49,7 @@ ADAPTER = RUNS / "stl_v1"
 GGUF = RUNS / "stl_v1.gguf"
 TRAIN = [
     "--epochs",
-    "2",
+    "1",
     "--batch-size",
     "4",
     "--lr",
