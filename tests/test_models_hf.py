@@ -78,6 +78,12 @@ async def test_abatch_and_ainvoke(hf: BatchedChatHuggingFace, generate_calls: li
     assert (await hf.ainvoke(PROMPTS[0])).content == replies[0].content
 
 
+def test_token_counts_use_the_model_tokenizer_offline(hf: BatchedChatHuggingFace) -> None:
+    text = "The capital of France is Paris."
+    assert hf.get_token_ids(text) == hf.encode(text)  # the base class would download GPT-2's tokenizer
+    assert hf.get_num_tokens(text) == len(hf.encode(text))
+
+
 def test_usage_is_counted_with_the_tokenizer(hf: BatchedChatHuggingFace) -> None:
     cb = TokenUsageCallback()
     replies = hf.batch(PROMPTS[:2], config={"callbacks": [cb]}, logprobs=True)

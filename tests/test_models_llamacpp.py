@@ -145,6 +145,16 @@ def test_logits_value_reads_10_in_two_cached_steps_and_counts_tokens(smollm2: Op
     assert usage["calls"] == 1 and usage["output_tokens"] in (1, 2) and usage["input_tokens"] > 300
 
 
+def test_token_counts_come_from_the_server_not_a_download(smollm2: OpenAICompatibleChat) -> None:
+    text = "The capital of France is Paris."
+    server = smollm2.server
+    assert server is not None
+    headers = {"Authorization": f"Bearer {server.config.api_key}"}
+    tokens = httpx.post(f"{server.address}/tokenize", json={"content": text}, headers=headers).json()["tokens"]
+    assert smollm2.get_token_ids(text) == tokens
+    assert smollm2.get_num_tokens(text) == len(tokens) > 3
+
+
 def _write_lora(path: Path, rank: int = 4) -> None:
     """A random GGUF LoRA on a few attention projections (the format of local-models.md)."""
     import gguf
@@ -197,7 +207,8 @@ def test_dead_server_gives_a_clear_error_and_restarts() -> None:
         fresh.invoke("hi")
 
 
-def test_server_dies_with_its_owner() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_server_dies_with_its_owner(signum: int) -> None:
     code = (
         "import time\nfrom langgraph_stl.models import load_chat_model\n"
         "m = load_chat_model('smollm2', n_parallel=1, ctx_per_slot=512)\n"
@@ -206,7 +217,7 @@ def test_server_dies_with_its_owner() -> None:
     owner = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert owner.stdout is not None
     server_pid = int(owner.stdout.readline())
-    owner.kill()  # no atexit: the server must notice the closed pipe by itself
+    owner.send_signal(signum)  # no atexit either way: the server must notice the closed pipe by itself
     owner.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

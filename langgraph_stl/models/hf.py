@@ -191,6 +191,10 @@ class BatchedChatHuggingFace(ChatHuggingFace):
         ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
+    def get_token_ids(self, text: str) -> list[int]:
+        """The model's own tokenizer (the base class would fetch GPT-2's from the Hub: fails offline)."""
+        return self.encode(text)
+
     def batch(
         self,
         inputs: list[LanguageModelInput],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
@@ -43,6 +44,20 @@ class OpenAICompatibleChat(ChatOpenAI):
     @property
     def reported_name(self) -> str:
         return self.report_name or self.model_name
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """llama.cpp's own ``/tokenize`` for a managed server; tiktoken (downloaded once) for everything else."""
+        if self._server is None:
+            return super().get_token_ids(text)
+        self._server.check_alive()
+        response = httpx.post(
+            f"{self._server.address}/tokenize",
+            json={"content": text},
+            headers={"Authorization": f"Bearer {self._server.config.api_key}"},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return [int(t) for t in response.json()["tokens"]]
 
     def attach_server(self, server: ManagedLlamaServer) -> None:
         self._server = server
