@@ -155,6 +155,26 @@ def test_token_counts_come_from_the_server_not_a_download(smollm2: OpenAICompati
     assert smollm2.get_num_tokens(text) == len(tokens) > 3
 
 
+def test_a_closed_server_is_reported_and_specs_load_a_fresh_one() -> None:
+    from langgraph_stl.models.embedded import embedded_gguf_path
+    from langgraph_stl.search.specs import make_value
+    from langgraph_stl.search.value import ValueItem
+
+    spec = f"llamacpp:{embedded_gguf_path()}"  # its own server, not the module fixture's
+    item = ValueItem("Input: 4 4 6 8\n", "4 + 8 = 12 (left: 4 6 12)", "(left: 4 6 12)")
+    first = make_value(spec, temperature=0.0, mode="logits")
+    assert isinstance(first.model, OpenAICompatibleChat) and first.model.server is not None
+    first.model.close()
+    with pytest.raises(LlamaServerError, match="was closed"):
+        asyncio.run(first.aevaluate("game24", [item]))
+    again = make_value(spec, temperature=0.0, mode="logits")
+    assert isinstance(again.model, OpenAICompatibleChat) and again.model.server is not None
+    assert again.model.server.usable and again.model.server is not first.model.server
+    (estimate,) = asyncio.run(again.aevaluate("game24", [item]))
+    assert 0.0 <= estimate.value <= 1.0
+    again.model.close()
+
+
 def _write_lora(path: Path, rank: int = 4) -> None:
     """A random GGUF LoRA on a few attention projections (the format of local-models.md)."""
     import gguf

@@ -166,6 +166,8 @@ async def _server_read(
     follow_up: str,
     ask: Callable[[dict[str, float]], bool] | None,
 ) -> list[Readout]:
+    if getattr(model, "server", None) is not None:
+        model.server.check_alive()  # a closed or dead managed server: say so, not "connection refused"
     base_url = str(model.openai_api_base or "https://api.openai.com/v1").rstrip("/")
     key = model.openai_api_key.get_secret_value() if model.openai_api_key else ""
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -81,6 +81,11 @@ class ManagedLlamaServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout)
 
+    @property
+    def usable(self) -> bool:
+        """Not closed and still running."""
+        return not self._closed and self.alive()
+
     def check_alive(self) -> None:
         """Raise :class:`LlamaServerError` (with the log tail) if the server process has exited."""
         if self._closed:

@@ -26,7 +26,7 @@ def _load_model(spec: str, temperature: float | None) -> Any:
     """A chat model (or any object a ``py:`` factory returns), cached per spec and temperature."""
     key = (spec, temperature)
     with _LOCK:
-        if key in _CACHE:
+        if _usable(_CACHE.get(key)):
             return _CACHE[key]
     if spec.startswith("py:"):
         module_name, _, attr = spec[3:].rpartition(":")
@@ -39,7 +39,15 @@ def _load_model(spec: str, temperature: float | None) -> Any:
         kwargs: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
         model = load_chat_model(spec, **kwargs)
     with _LOCK:
-        return _CACHE.setdefault(key, model)
+        if not _usable(_CACHE.get(key)):
+            _CACHE[key] = model
+        return _CACHE[key]
+
+
+def _usable(model: Any) -> bool:
+    """Cached and, if it has a managed llama.cpp server, that server was neither closed nor died."""
+    server = getattr(model, "server", None)
+    return model is not None and (server is None or bool(server.usable))
 
 
 def make_policy(spec: str, *, temperature: float | None = None) -> Policy:
