@@ -96,6 +96,15 @@ async def test_enumerate_policy_webshop_and_game24() -> None:
     assert (await EnumeratePolicy().propose(env, _inp(env, root, 3))).actions == [
         "search[i want blue shoes under 20 dollars]"
     ]
+    results = env.step(root, "search[i want blue shoes under 20 dollars]").state
+    listed = (await EnumeratePolicy().propose(env, _inp(env, results, 2))).actions
+    assert listed == [f"click[{p}]" for p in env.PRODUCTS[:2]]  # navigation buttons go last, so the cap drops them
+    item = env.step(results, listed[0]).state
+    assert (await EnumeratePolicy().propose(env, _inp(env, item, 3))).actions == [
+        "click[Buy Now]",
+        "click[red]",
+        "click[blue]",
+    ]
     g = Game24Env()
     s = g.reset("900")
     legal = g.legal_actions(s)

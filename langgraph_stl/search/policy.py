@@ -86,7 +86,9 @@ def webshop_clickables(actions: list[str] | None) -> list[str]:
 class EnumeratePolicy:
     """Legal actions in the environment's order, optionally shuffled (seeded per node) and capped at ``n``.
 
-    WebShop's search page has no finite action set; there the instruction itself is the one query.
+    WebShop's search page has no finite action set; there the instruction itself is the one query. On its other
+    pages ``Buy Now`` comes first and the navigation buttons (which the value rules score −1) last, so the cap
+    drops navigation, never the purchase.
     """
 
     def __init__(self, *, shuffle: bool = False, cap: bool = True) -> None:
@@ -107,6 +109,8 @@ class EnumeratePolicy:
         actions = list(legal)
         if self.shuffle:
             inp.rng.shuffle(actions)
+        if kind == "webshop":  # stable: the page's (or the shuffled) order within each group
+            actions.sort(key=lambda a: 0 if a == BUY_NOW else 2 if P.webshop_rule_value(a, ()) is not None else 1)
         return Proposals(actions[: inp.n] if self.cap else actions)
 
 
