@@ -175,6 +175,17 @@ def test_a_closed_server_is_reported_and_specs_load_a_fresh_one() -> None:
     again.model.close()
 
 
+def test_multi_prompt_generate_merges_usage_without_warnings(smollm2: OpenAICompatibleChat) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # langchain-openai warns on the server's null usage details
+        result = asyncio.run(smollm2.agenerate([QUESTION, QUESTION]))
+    assert result.llm_output is not None
+    usage = result.llm_output["token_usage"]
+    assert usage["prompt_tokens"] == 2 * _server_prompt_tokens(smollm2, QUESTION)
+
+
 def _write_lora(path: Path, rank: int = 4) -> None:
     """A random GGUF LoRA on a few attention projections (the format of local-models.md)."""
     import gguf

@@ -103,6 +103,9 @@ class OpenAICompatibleChat(ChatOpenAI):
                 "token_usage": {**usage, "completion_tokens": sum(outputs), "total_tokens": prompt + sum(outputs)},
             }
         result.llm_output = {**(result.llm_output or {}), "model_name": self.reported_name}
+        if isinstance(result.llm_output.get("token_usage"), dict):
+            # llama.cpp reports unset details as null; langchain-openai's multi-prompt merge warns on each one
+            result.llm_output["token_usage"] = _without_nulls(result.llm_output["token_usage"])
         return result
 
     def _generate(
@@ -142,3 +145,8 @@ class OpenAICompatibleChat(ChatOpenAI):
             self._server.check_alive()
         except Exception as exc:
             raise exc from cause
+
+
+def _without_nulls(usage: dict[str, Any]) -> dict[str, Any]:
+    """``usage`` without null entries, recursively (``prompt_tokens_details`` holds several)."""
+    return {k: _without_nulls(v) if isinstance(v, dict) else v for k, v in usage.items() if v is not None}
