@@ -46,7 +46,7 @@ from langgraph_stl.evaluation import value_quality as vq
 from langgraph_stl.search import make_value
 
 console = Console(soft_wrap=True)
-STAGES = ("plan", "baselines", "stl", "auc", "bfs", "report")
+STAGES = ("plan", "baselines", "stl", "auc", "bfs", "generate", "report")
 BASELINES = {
     "random": "py:langgraph_stl.evaluation.value_quality:random_value",
     "solver-oracle": "py:langgraph_stl.evaluation.value_quality:solver_value",
@@ -265,33 +265,56 @@ def _close_servers() -> None:
 
 
 def auc_stage(args: argparse.Namespace, env: Game24Env, m: Manifest, k: int) -> None:
-    """V_k's value of every sampled state, appended per task (a rerun skips the states already valued)."""
+    """V_k's value of every sampled state (logits readout)."""
     for split in ("test", "train"):
-        step = f"auc.{k}.{split}"
-        if m.done(step):
-            continue
-        samples = vq.load_samples(args.out / f"samples_{split}.jsonl")
-        path = args.out / "auc" / f"V{k}_{split}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        done = {json.loads(line)["key"] for line in path.read_text().splitlines()} if path.is_file() else set()
-        todo = [s for s in samples if s.key not in done]
-        start = time.perf_counter()
-        if todo:
-            value = make_value(value_spec(args, k), temperature=0.0, mode="logits")
-            by_task: dict[str, list[vq.StateSample]] = {}
-            for s in todo:
-                by_task.setdefault(s.task, []).append(s)
-            with _progress() as progress, path.open("a") as fh:
-                bar = progress.add_task(f"V{k} values, {split} states", total=len(todo))
-                for chunk in by_task.values():
-                    estimates = asyncio.run(vq.value_samples(env, value, chunk))
-                    for s, e in zip(chunk, estimates, strict=True):
-                        fh.write(json.dumps({"key": s.key, "depth": s.depth, "solvable": s.solvable, "value": e.value}))
-                        fh.write("\n")
-                    fh.flush()
-                    progress.advance(bar, len(chunk))
-            _close_servers()
-        m.mark(step, seconds=time.perf_counter() - start, states=len(todo), load=_load())
+        _value_states(args, env, m, f"auc.{k}.{split}", f"V{k}_{split}", value_spec(args, k), "logits", split)
+
+
+def generate_stage(args: argparse.Namespace, env: Game24Env, m: Manifest) -> None:
+    """V0 in generate mode (rationale, then the score; ``--generate-samples`` samples at temperature 1, mean of
+    the parsed ones as in the reference) on the first ``--generate-states`` test states: how much does the cheap
+    logits readout give up?"""
+    name = f"G0-generate-n{args.generate_samples}_test"
+    _value_states(args, env, m, f"generate.{name}", name, "smollm2", "generate", "test", args.generate_states)
+
+
+def _value_states(
+    args: argparse.Namespace,
+    env: Game24Env,
+    m: Manifest,
+    step: str,
+    name: str,
+    spec: str,
+    mode: str,
+    split: str,
+    limit: int | None = None,
+) -> None:
+    """A value model's estimate of the sampled states, appended per puzzle (a rerun skips the states done)."""
+    if m.done(step):
+        return
+    samples = vq.load_samples(args.out / f"samples_{split}.jsonl")[:limit]
+    path = args.out / "auc" / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = {json.loads(line)["key"] for line in path.read_text().splitlines()} if path.is_file() else set()
+    todo = [s for s in samples if s.key not in done]
+    start = time.perf_counter()
+    if todo:
+        value = make_value(spec, temperature=0.0 if mode == "logits" else 1.0, mode=mode)  # type: ignore[arg-type]
+        n_samples = args.generate_samples if mode == "generate" else 1
+        by_task: dict[str, list[vq.StateSample]] = {}
+        for s in todo:
+            by_task.setdefault(s.task, []).append(s)
+        with _progress() as progress, path.open("a") as fh:
+            bar = progress.add_task(f"{name} values", total=len(todo))
+            for chunk in by_task.values():
+                estimates = asyncio.run(vq.value_samples(env, value, chunk, n_samples=n_samples))
+                for s, e in zip(chunk, estimates, strict=True):
+                    row = {"key": s.key, "depth": s.depth, "solvable": s.solvable, "value": e.value}
+                    fh.write(json.dumps(row | {"failures": e.failures}) + "\n")
+                fh.flush()
+                progress.advance(bar, len(chunk))
+        _close_servers()
+    m.mark(step, seconds=time.perf_counter() - start, states=len(todo), load=_load())
 
 
 def bfs_stage(args: argparse.Namespace, env: Game24Env, p: dict[str, Any], m: Manifest, k: int) -> None:
@@ -370,6 +393,25 @@ def _left(action: str) -> list[str]:
     return action.rsplit("(left:", 1)[1].split(")")[0].split()
 
 
+def _auc_by_depth(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """AUC against solvability per depth, with its interval; unparsed values (−1) are counted, not scored."""
+    per: dict[str, Any] = {}
+    for depth in sorted({r["depth"] for r in rows}):
+        sub = [r for r in rows if r["depth"] == depth and r["value"] >= 0]
+        scores, labels = [r["value"] for r in sub], [r["solvable"] for r in sub]
+        per[str(depth)] = {
+            "auc": vq.auc(scores, labels),
+            "ci": vq.auc_interval(scores, labels),
+            "n": len(sub),
+            "positives": sum(labels),
+            "unparsed": sum(1 for r in rows if r["depth"] == depth and r["value"] < 0),
+            "mean_value_pos": sum(s for s, y in zip(scores, labels, strict=True) if y) / max(1, sum(labels)),
+            "mean_value_neg": sum(s for s, y in zip(scores, labels, strict=True) if not y)
+            / max(1, len(labels) - sum(labels)),
+        }
+    return per
+
+
 def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
     import matplotlib
 
@@ -380,23 +422,13 @@ def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
     for path in sorted((args.out / "eval").glob("*.jsonl")):
         acc[path.stem] = _accuracy(path)
     aucs: dict[str, dict[str, Any]] = {}
-    for path in sorted((args.out / "auc").glob("V*_*.jsonl")):
+    for path in sorted((args.out / "auc").glob("[VG]*_*.jsonl")):
         rows = [json.loads(line) for line in path.read_text().splitlines()]
-        per: dict[str, Any] = {}
-        for depth in sorted({r["depth"] for r in rows}):
-            sub = [r for r in rows if r["depth"] == depth and r["value"] >= 0]
-            scores, labels = [r["value"] for r in sub], [r["solvable"] for r in sub]
-            per[str(depth)] = {
-                "auc": vq.auc(scores, labels),
-                "ci": vq.auc_interval(scores, labels),
-                "n": len(sub),
-                "positives": sum(labels),
-                "unparsed": sum(1 for r in rows if r["depth"] == depth and r["value"] < 0),
-                "mean_value_pos": sum(s for s, y in zip(scores, labels, strict=True) if y) / max(1, sum(labels)),
-                "mean_value_neg": sum(s for s, y in zip(scores, labels, strict=True) if not y)
-                / max(1, len(labels) - sum(labels)),
-            }
-        aucs[path.stem] = per
+        aucs[path.stem] = _auc_by_depth(rows)
+        if path.stem.startswith("G0") and (args.out / "auc" / "V0_test.jsonl").is_file():
+            keys = {r["key"] for r in rows}  # V0's logits readout on exactly the generate-mode states
+            v0 = [json.loads(line) for line in (args.out / "auc" / "V0_test.jsonl").read_text().splitlines()]
+            aucs["L0-logits-same-states_test"] = _auc_by_depth([r for r in v0 if r["key"] in keys])
     label_stats = {path.parent.name: _label_stats(path) for path in sorted(args.out.glob("iter_*/data.jsonl"))}
     summary: dict[str, Any] = {"plan": {k: v for k, v in p.items() if not k.endswith("_states")}}
     summary |= {"accuracy": acc, "auc": aucs, "labels": label_stats}
@@ -412,15 +444,18 @@ def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
             f"| {cond} | {split} | {a['finished']}/{a['tasks']} | {a['value_selected']:.0%} [{lo:.0%}, {hi:.0%}] "
             f"| {a['beam_any']:.0%} [{lo2:.0%}, {hi2:.0%}] |"
         )
-    lines += ["", "| model | states from | depth | n (solvable) | AUC [95% bootstrap] | mean value solvable / not |"]
-    lines.append("|---|---|---|---|---|---|")
+    lines += [
+        "",
+        "| model | states from | depth | n scored (solvable) | unparsed | AUC [95% bootstrap] | mean value solvable / not |",
+    ]
+    lines.append("|---|---|---|---|---|---|---|")
     for name, per in aucs.items():
         model, split = name.split("_", 1)
         for depth, r in per.items():
             ci = r["ci"]
             text = "n/a" if r["auc"] is None else f"{r['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
             lines.append(
-                f"| {model} | {split} | {depth} | {r['n']} ({r['positives']}) | {text} "
+                f"| {model} | {split} | {depth} | {r['n']} ({r['positives']}) | {r['unparsed']} | {text} "
                 f"| {r['mean_value_pos']:.3f} / {r['mean_value_neg']:.3f} |"
             )
     lines += ["", "| data | lookahead targets | current state solvable | best successor solvable | "]
@@ -445,7 +480,9 @@ def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
 
 
 def _plots(args: argparse.Namespace, acc: dict[str, Any], aucs: dict[str, Any], plt: Any) -> None:
-    models = sorted({n.split("_")[0] for n in aucs} | {n.rsplit("_", 1)[0] for n in acc if n.startswith("V")})
+    models = sorted(
+        {n.split("_")[0] for n in aucs if n.startswith("V")} | {n.rsplit("_", 1)[0] for n in acc if n.startswith("V")}
+    )
     ks = [int(mname[1:]) for mname in models]
     fig, ax = plt.subplots(figsize=(6, 4))
     for split, style in (("test", "-o"), ("seen", "--s")):
@@ -520,6 +557,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-steps", type=int, default=30, help="SFT steps per iteration")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--loss", default="completion")
+    ap.add_argument("--generate-states", type=int, default=60, help="generate: test states valued by V0 generating")
+    ap.add_argument("--generate-samples", type=int, default=3, help="generate: samples per state")
     ap.add_argument("--docs", type=Path, default=None, help="copy summaries/plots here (e.g. docs/results)")
     args = ap.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -541,6 +580,8 @@ def main(argv: list[str] | None = None) -> None:
             auc_stage(args, env, m, k)
         if "bfs" in stages:
             bfs_stage(args, env, p, m, k)
+    if "generate" in stages:
+        generate_stage(args, env, m)
     if "report" in stages:
         report(args, p, m)
 
