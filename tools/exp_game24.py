@@ -446,7 +446,8 @@ def report(args: argparse.Namespace, p: dict[str, Any], m: Manifest) -> None:
         )
     lines += [
         "",
-        "| model | states from | depth | n scored (solvable) | unparsed | AUC [95% bootstrap] | mean value solvable / not |",
+        "| model | states from | depth | n scored (solvable) | unparsed | AUC [95% bootstrap] "
+        "| mean value solvable / not |",
     ]
     lines.append("|---|---|---|---|---|---|---|")
     for name, per in aucs.items():
