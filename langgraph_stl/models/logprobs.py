@@ -120,15 +120,15 @@ def _hf_read(
 ) -> list[Readout]:
     first = _hf_logprobs(model, prompts, prefix, top_k)
     wanted = [i for i, (dist, _) in enumerate(first) if ask is not None and ask(dist)]
-    second = dict(
-        zip(wanted, _hf_logprobs(model, [prompts[i] for i in wanted], prefix + follow_up, top_k), strict=True)
-    )
-    return [
-        Readout(
-            dist, second[i][0] if i in second else None, n + (second[i][1] if i in second else 0), 1 + (i in second)
-        )
-        for i, (dist, n) in enumerate(first)
-    ]
+    again = _hf_logprobs(model, [prompts[i] for i in wanted], prefix + follow_up, top_k)
+    second = dict(zip(wanted, again, strict=True))
+    out = []
+    for i, (dist, n) in enumerate(first):
+        if i in second:
+            out.append(Readout(dist, second[i][0], n + second[i][1], 2))
+        else:
+            out.append(Readout(dist, None, n, 1))
+    return out
 
 
 def _hf_logprobs(
