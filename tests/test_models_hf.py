@@ -137,6 +137,20 @@ async def test_logprobs_readout_batched(hf: BatchedChatHuggingFace) -> None:
     assert _close(async_top, batched[0])
 
 
+async def test_logits_value_counts_the_tokens_it_reads(hf: BatchedChatHuggingFace) -> None:
+    from langgraph_stl.search.value import SCORE_PREFIX, ValueItem, ValueModel
+
+    value = ValueModel(hf, mode="logits")
+    item = ValueItem("Input: 4 4 6 8\n", "4 + 8 = 12 (left: 4 6 12)", "(left: 4 6 12)")
+    cb = TokenUsageCallback()
+    (estimate,) = await value.aevaluate("game24", [item], config={"callbacks": [cb]})
+    assert 0.0 <= estimate.value <= 1.0
+    n = len(hf.encode(hf.prompt_text([HumanMessage(value.prompt("game24", item))], SCORE_PREFIX)))
+    (usage,) = cb.as_dict().values()
+    reads = usage["output_tokens"]  # one distribution per read: 2 when a leading "1" asked about 10
+    assert reads in (1, 2) and usage["input_tokens"] == n * reads + (reads - 1) and usage["calls"] == 1
+
+
 def _close(a: dict[str, float], b: dict[str, float]) -> bool:
     return a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-3 for k in a)
 
