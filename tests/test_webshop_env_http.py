@@ -89,6 +89,24 @@ def test_navigation_buttons(env: WebShopHttpEnv) -> None:
     assert home["kind"] == "search" and home["query"] is None
 
 
+def test_policies_offer_only_the_products_the_observation_shows(env: WebShopHttpEnv) -> None:
+    from langgraph_stl.search.policy import webshop_clickables
+
+    state = env.step(env.reset("fixed_2"), "search[men's shorts]").state
+    legal = env.legal_actions(state)
+    shown = webshop_clickables(legal, env.observation(state))
+    assert len(state["products"]) == 10 and len(legal or []) == 12  # the page links 10 products ...
+    assert shown == ["click[Back to Search]", "click[Next >]"] + [f"click[{a}]" for a in state["products"][:5]]
+    item = env.step(state, shown[2]).state  # ... the LATS observation shows 5
+    options = [a for a in webshop_clickables(env.legal_actions(item), env.observation(item)) if a.islower()]
+    assert options
+    clicked = env.step(item, options[0]).state
+    assert env.observation(clicked).startswith("You have clicked")  # the item page's clickables stay
+    assert webshop_clickables(env.legal_actions(clicked), env.observation(clicked)) == webshop_clickables(
+        env.legal_actions(item), env.observation(item)
+    )
+
+
 @pytest.mark.parametrize(
     ("action", "message"),
     [

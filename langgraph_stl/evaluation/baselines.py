@@ -30,13 +30,11 @@ _PRODUCT = re.compile(r"click\[([A-Z0-9]{10})\]")
 _PRICE_CLAUSE = re.compile(r",?\s*and price lower than [\d.]+ dollars\s*$", flags=re.IGNORECASE)
 _OPTION_CLAUSE = re.compile(r"\s+with\s+\w+:\s.*$", flags=re.IGNORECASE | re.DOTALL)
 _WORD = re.compile(r"[a-z0-9]+")
-SHOWN_PRODUCTS = 5
-"""Products the observation shows per results page (the reference's LATS-style rendering)."""
 
 
 def _products(clickables: Sequence[str]) -> list[str]:
-    """The product clicks of a results page, in page order, limited to the products the observation shows."""
-    return [a for a in clickables if _PRODUCT.fullmatch(a)][:SHOWN_PRODUCTS]
+    """The product clicks of a results page, in page order."""
+    return [a for a in clickables if _PRODUCT.fullmatch(a)]
 
 
 def query_variants(instruction: str) -> list[str]:
@@ -55,7 +53,7 @@ class WebShopRulePolicy:
     """Search the instruction, click the first result, buy (WebShop's rule baseline)."""
 
     async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
-        clickables = webshop_clickables(await env.alegal_actions(inp.state))
+        clickables = webshop_clickables(await env.alegal_actions(inp.state), inp.observation)
         if not clickables:
             return Proposals([f"search[{P.webshop_instruction(inp.instruction)}]"])
         if BUY_NOW in clickables:
@@ -67,7 +65,7 @@ class WebShopClickablesPolicy:
     """Deterministic query variants, then instruction-ranked clickables plus Buy Now (see module doc)."""
 
     async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
-        clickables = webshop_clickables(await env.alegal_actions(inp.state))
+        clickables = webshop_clickables(await env.alegal_actions(inp.state), inp.observation)
         instruction = P.webshop_instruction(inp.instruction)
         if not clickables:
             return Proposals(query_variants(instruction)[: inp.n])

@@ -73,13 +73,22 @@ class Policy(Protocol):
     ) -> Proposals: ...
 
 
-def webshop_clickables(actions: list[str] | None) -> list[str]:
-    """The page's clickables as actions, without pure page numbers (the reference's `extract_actions`)."""
+_ASIN = re.compile(r"[A-Z0-9]{10}")
+
+
+def webshop_clickables(actions: list[str] | None, observation: str) -> list[str]:
+    """The page's clickables as actions, without pure page numbers, and product links only where the observation
+    shows them (the reference's `extract_actions` reads the observation: a results page links 10 products, the
+    LATS rendering shows 5). Other clickables stay: after an option click the observation is just "You have
+    clicked X." while the item page's options remain clickable."""
     out = []
     for action in actions or []:
         match = re.fullmatch(r"click\[(.*)\]", action, flags=re.DOTALL)
-        if match and not match.group(1).strip().isdigit():
-            out.append(action)
+        if not match or match.group(1).strip().isdigit():
+            continue
+        if _ASIN.fullmatch(match.group(1)) and f"[{match.group(1)}]" not in observation:
+            continue
+        out.append(action)
     return out
 
 
@@ -99,9 +108,9 @@ class EnumeratePolicy:
         legal = await env.alegal_actions(inp.state)
         kind = P.env_kind(inp.env_name)
         if kind == "webshop":
-            if not webshop_clickables(legal):
+            legal = webshop_clickables(legal, inp.observation)
+            if not legal:
                 return Proposals([f"search[{P.webshop_instruction(inp.instruction)}]"])
-            legal = webshop_clickables(legal)
             if inp.last_step:
                 legal = [a for a in legal if a == BUY_NOW]
         if legal is None:
@@ -140,7 +149,7 @@ class LLMPolicy:
         kind = P.env_kind(inp.env_name)
         legal = await env.alegal_actions(inp.state)
         if kind == "webshop":
-            clickables = webshop_clickables(legal)
+            clickables = webshop_clickables(legal, inp.observation)
             if not clickables:
                 return await self._webshop_search(inp, config)
             return await self._webshop_select(clickables, inp, config)
