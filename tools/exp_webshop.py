@@ -13,6 +13,7 @@ report, in that order, skipping finished work):
   v0, stl  the V0 / STL (V1) greedy runs alone
   evals    V0 and STL (V1) greedy runs, side by side (two processes), so both cover the same tasks when stopped
   report   ``stl report`` over the result files, plots and copies into docs/results/webshop/
+  analyse  what the value models chose (option clicks, product vs the rule's, value band, wins vs V0)
 
 Everything lives under runs/webshop/ (gitignored); ``report`` copies the small result files (JSONL, manifest,
 collection data statistics, report) into docs/results/webshop/ so a later session can continue the runs.
@@ -254,6 +255,75 @@ def stage_report() -> None:
     print(full)
 
 
+def _tasks(name: str) -> dict[str, dict[str, Any]]:
+    path = RUNS / f"{name}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return {r["task_id"]: r for r in rows if r.get("record") == "task"}
+
+
+def stage_analyse() -> None:
+    """What the value models chose, from the trajectories (first rollout): option clicks, the product bought
+    against the rule baseline's (BM25's first result), values of the chosen states, and per-goal wins vs V0.
+    Written to docs/results/webshop/analysis.md."""
+    import statistics
+
+    runs = {name: _tasks(name) for name in ("rule", "random", "v0", "stl")}
+    common = sorted(set.intersection(*(set(t) for t in runs.values() if t)), key=lambda t: int(t.split("_")[1]))
+    rule_product = {t: _bought(runs["rule"][t]) for t in common}
+    lines = [
+        f"# Trajectory analysis, the {len(common)} test goals every run finished (first rollout of each task)",
+        "",
+        "| run | goals | mean steps | rollouts with an option click | bought the rule's product | bought nothing "
+        "| value of chosen states: mean (min–max) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, tasks in runs.items():
+        if not tasks:
+            continue
+        first = [tasks[t]["rollouts"][0] for t in common if tasks[t].get("rollouts")]
+        options = sum(any(_is_option(a) for a in r["trajectory"]) for r in first)
+        same = sum(_bought_rollout(r) == rule_product[t] for t, r in zip(common, first, strict=False))
+        nothing = sum(_bought_rollout(r) is None for r in first)
+        values = [v for r in first for v in (r.get("values") or []) if v is not None and v >= 0]
+        band = f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})" if values else "–"
+        steps = statistics.mean(len(r["trajectory"]) for r in first) if first else 0
+        lines.append(f"| {name} | {len(first)} | {steps:.1f} | {options} | {same} | {nothing} | {band} |")
+    if runs["v0"] and runs["stl"]:
+        diff = [runs["stl"][t]["true_reward"] - runs["v0"][t]["true_reward"] for t in common]
+        better, worse = sum(d > 1e-9 for d in diff), sum(d < -1e-9 for d in diff)
+        lines += ["", f"STL V1 vs V0 per goal: {better} better, {worse} worse, {len(diff) - better - worse} equal."]
+    text = "\n".join(lines) + "\n"
+    DOCS.mkdir(parents=True, exist_ok=True)
+    (DOCS / "analysis.md").write_text(text)
+    print(text)
+
+
+def _is_option(action: str) -> bool:
+    """An option click: not a search, a product (ASIN), Buy Now or a navigation button."""
+    from langgraph_stl.search.prompts import webshop_rule_value
+
+    target = action.removeprefix("click[").removesuffix("]")
+    return (
+        action.startswith("click[")
+        and target != "Buy Now"
+        and not (len(target) == 10 and target.isalnum() and target.isupper())
+        and webshop_rule_value(action, ()) is None
+    )
+
+
+def _bought_rollout(rollout: dict[str, Any]) -> str | None:
+    """The product clicked last before Buy Now, or None when the rollout never bought."""
+    trajectory = rollout["trajectory"]
+    if "click[Buy Now]" not in trajectory:
+        return None
+    products = [a for a in trajectory if len(a) == 17 and a.startswith("click[B")]
+    return products[-1] if products else None
+
+
+def _bought(task: dict[str, Any]) -> str | None:
+    return _bought_rollout(task["rollouts"][0]) if task.get("rollouts") else None
+
+
 STAGES = {
     "measure": stage_measure,
     "rule": stage_rule,
@@ -266,6 +336,7 @@ STAGES = {
     "export": stage_export,
     "evals": stage_evals,
     "report": stage_report,
+    "analyse": stage_analyse,
 }
 
 ALL = ["rule", "rule_full", "random", "collect", "train", "evals", "report"]
