@@ -69,9 +69,10 @@ async def _throughput(args: argparse.Namespace) -> list[str]:
         from langgraph_stl.envs.game24 import Game24Env
         from langgraph_stl.evaluation.search_task import make_search_task
 
-        run_task = make_search_task(Game24Env(), policy="enumerate", value=args.value, context=SEARCH_CONTEXT)
+        context = {**SEARCH_CONTEXT, "value_mode": args.value_mode}
+        run_task = make_search_task(Game24Env(), policy="enumerate", value=args.value, context=context)
         await run_task(ids[0])  # start the model server outside the timings
-        name, ideal_per_hour = f"game24 greedy, value {args.value}, {SEARCH_CONTEXT}", None
+        name, ideal_per_hour = f"game24 greedy, value {args.value}, {context}", None
     rows = []
     for concurrency in args.concurrency:
         with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +105,7 @@ async def _algorithms(args: argparse.Namespace) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     common = {k: v for k, v in SEARCH_CONTEXT.items() if k not in ("n_rollouts", "budget")}
+    common["value_mode"] = args.value_mode
     for algorithm, extra in (("greedy", {"n_rollouts": 3}), ("mcts", {"budget": 9})):
         context = {**common, **extra}
         run_task = make_search_task(env, policy="enumerate", value=args.value, algorithm=algorithm, context=context)
@@ -132,6 +134,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10, help="fake: model calls per task")
     parser.add_argument("--latency", type=float, default=0.05, help="fake: seconds per model call")
     parser.add_argument("--value", default="smollm2", help="search/algorithms: value model spec")
+    parser.add_argument("--value-mode", choices=["generate", "logits"], default="generate")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     rows = asyncio.run(_algorithms(args) if args.mode == "algorithms" else _throughput(args))
