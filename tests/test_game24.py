@@ -67,7 +67,8 @@ def test_csv_order_and_tot_split(env: Game24Env) -> None:
 
 
 def test_fallback_without_csv(tmp_path: Path, generated: list[tuple[int, ...]]) -> None:
-    env = Game24Env(tmp_path)
+    with pytest.warns(UserWarning, match="NOT Tree-of-Thoughts' test puzzles"):
+        env = Game24Env(tmp_path)
     assert env.source == "generated"
     assert env.puzzles == generated
     assert env.reset("0")["puzzle"] == [1, 1, 1, 8]

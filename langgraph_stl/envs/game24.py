@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -431,6 +432,12 @@ class Game24Env(Environment):
         else:
             self.puzzles = list(_generated())
             self.source = "generated"
+            warnings.warn(
+                f"{path} not found: Game of 24 task ids index the generated (lexicographic) puzzle order, so the "
+                "'test' split is NOT Tree-of-Thoughts' test puzzles; run `stl data fetch --only game24` or set STL_DATA_DIR",
+                UserWarning,
+                stacklevel=2,
+            )
 
     # ----------------------------------------------------------------------------------------------- tasks
 
