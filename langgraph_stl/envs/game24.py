@@ -433,8 +433,9 @@ class Game24Env(Environment):
             self.puzzles = list(_generated())
             self.source = "generated"
             warnings.warn(
-                f"{path} not found: Game of 24 task ids index the generated (lexicographic) puzzle order, so the "
-                "'test' split is NOT Tree-of-Thoughts' test puzzles; run `stl data fetch --only game24` or set STL_DATA_DIR",
+                f"{path} not found: Game of 24 task ids index the generated (lexicographic) puzzle order, so "
+                "the 'test' split is NOT Tree-of-Thoughts' test puzzles; run `stl data fetch --only game24` or "
+                "set STL_DATA_DIR",
                 UserWarning,
                 stacklevel=2,
             )
