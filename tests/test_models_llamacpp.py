@@ -180,7 +180,7 @@ def test_multi_prompt_generate_merges_usage_without_warnings(smollm2: OpenAIComp
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # langchain-openai warns on the server's null usage details
-        result = asyncio.run(smollm2.agenerate([QUESTION, QUESTION]))
+        result = smollm2.generate([QUESTION, QUESTION])
     assert result.llm_output is not None
     usage = result.llm_output["token_usage"]
     assert usage["prompt_tokens"] == 2 * _server_prompt_tokens(smollm2, QUESTION)
