@@ -81,9 +81,23 @@ async def aread_logprobs(
 ) -> list[Readout]:
     """Per prompt, the top-k next-token distribution after the prefix and, where ``ask(first)`` is true, the one
     after ``prefix + follow_up`` (``second`` is None elsewhere)."""
+    read = _Read(assistant_prefix, top_k, follow_up, ask)
     if _is_hf(model, top_k):
-        return await asyncio.to_thread(_hf_read, model, prompts, assistant_prefix, top_k, follow_up, ask)
-    return await _server_read(model, prompts, assistant_prefix, top_k, follow_up, ask)
+        return await asyncio.to_thread(_hf_read, model, prompts, read)
+    return await _server_read(model, prompts, read)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What to read: the distribution after ``prefix``, then after ``prefix + follow_up`` where ``ask`` says so."""
+
+    prefix: str
+    top_k: int
+    follow_up: str
+    ask: Callable[[dict[str, float]], bool] | None
+
+    def wants_second(self, first: dict[str, float]) -> bool:
+        return self.ask is not None and self.ask(first)
 
 
 def _is_hf(model: BaseChatModel, top_k: int) -> bool:
@@ -110,17 +124,10 @@ def _merge(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
     return merged
 
 
-def _hf_read(
-    model: Any,
-    prompts: Sequence[Sequence[BaseMessage]],
-    prefix: str,
-    top_k: int,
-    follow_up: str,
-    ask: Callable[[dict[str, float]], bool] | None,
-) -> list[Readout]:
-    first = _hf_logprobs(model, prompts, prefix, top_k)
-    wanted = [i for i, (dist, _) in enumerate(first) if ask is not None and ask(dist)]
-    again = _hf_logprobs(model, [prompts[i] for i in wanted], prefix + follow_up, top_k)
+def _hf_read(model: Any, prompts: Sequence[Sequence[BaseMessage]], read: _Read) -> list[Readout]:
+    first = _hf_logprobs(model, prompts, read.prefix, read.top_k)
+    wanted = [i for i, (dist, _) in enumerate(first) if read.wants_second(dist)]
+    again = _hf_logprobs(model, [prompts[i] for i in wanted], read.prefix + read.follow_up, read.top_k)
     second = dict(zip(wanted, again, strict=True))
     out = []
     for i, (dist, n) in enumerate(first):
@@ -158,14 +165,7 @@ def _hf_logprobs(
     return results
 
 
-async def _server_read(
-    model: Any,
-    prompts: Sequence[Sequence[BaseMessage]],
-    prefix: str,
-    top_k: int,
-    follow_up: str,
-    ask: Callable[[dict[str, float]], bool] | None,
-) -> list[Readout]:
+async def _server_read(model: Any, prompts: Sequence[Sequence[BaseMessage]], read: _Read) -> list[Readout]:
     if getattr(model, "server", None) is not None:
         model.server.check_alive()  # a closed or dead managed server: say so, not "connection refused"
     base_url = str(model.openai_api_base or "https://api.openai.com/v1").rstrip("/")
@@ -184,14 +184,14 @@ async def _server_read(
 
         async def step(chat: list[dict[str, Any]], text: str | None, suffix: str) -> tuple[dict[str, float], int]:
             if text is not None:
-                body = {"prompt": text + suffix, "logprobs": top_k}
+                body = {"prompt": text + suffix, "logprobs": read.top_k}
                 url = f"{base_url}/completions"
             elif suffix:
                 raise NotImplementedError(
                     f"{base_url} has no /apply-template (not llama.cpp): an assistant prefix cannot be sent"
                 )
             else:
-                body = {"messages": chat, "logprobs": True, "top_logprobs": min(top_k, 20)}
+                body = {"messages": chat, "logprobs": True, "top_logprobs": min(read.top_k, 20)}
                 url = f"{base_url}/chat/completions"
             response = await client.post(
                 url, json={"model": model.model_name, "max_tokens": 1, "temperature": 0, **body, **extra}
@@ -208,10 +208,10 @@ async def _server_read(
                     response = await client.post(f"{root}/apply-template", json={"messages": chat})
                     response.raise_for_status()
                     text = str(response.json()["prompt"])
-                first, n = await step(chat, text, prefix)
-                if ask is None or not ask(first):
+                first, n = await step(chat, text, read.prefix)
+                if not read.wants_second(first):
                     return Readout(first, None, n, 1)
-                second, m = await step(chat, text, prefix + follow_up)
+                second, m = await step(chat, text, read.prefix + read.follow_up)
                 return Readout(first, second, n + m, 2)
 
         return list(await asyncio.gather(*(one(p) for p in prompts)))
