@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph_stl.models import SPEC_FORMS, ModelSpec, TokenUsageCallback, load_chat_model, parse_spec
 from langgraph_stl.models import embedded as embedded_mod
 from langgraph_stl.models.usage import choice_usage
-from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -118,15 +115,6 @@ def test_choice_usage_sums_to_call_total() -> None:
     metas = choice_usage(12, [5, 0, 7])
     assert [m["input_tokens"] for m in metas] == [12, 0, 0]
     assert sum(m["total_tokens"] for m in metas) == 12 + 12
-
-
-def test_import_models_stays_light() -> None:
-    code = (
-        "import sys, langgraph_stl.models\n"
-        "heavy = {'torch', 'transformers', 'peft', 'trl', 'xllamacpp'} & set(sys.modules)\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
 def test_conversion_crash_leaves_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.search import prompts as P
 from langgraph_stl.search.policy import BUY_NOW, PolicyInput, Proposals, webshop_clickables
-from langgraph_stl.search.value import ValueEstimate, ValueItem, ValueModel
+from langgraph_stl.search.value import ProgrammaticValue, ValueItem
 
 _PRODUCT = re.compile(r"click\[([A-Z0-9]{10})\]")
 _PRICE_CLAUSE = re.compile(r",?\s*and price lower than [\d.]+ dollars\s*$", flags=re.IGNORECASE)
@@ -88,33 +88,15 @@ class WebShopClickablesPolicy:
         return out
 
 
-class RandomValue(ValueModel):
+class RandomValue(ProgrammaticValue):
     """Uniform random values from a seeded generator (no model calls): the search's no-information baseline."""
 
     def __init__(self, seed: int = 0) -> None:
+        super().__init__("random")
         self.rng = random.Random(seed)
-        self.style = "base"
-        self.mode = "generate"
 
-    @property
-    def name(self) -> str:
-        return "random"
-
-    async def aevaluate(
-        self,
-        env_name: str,
-        items: Sequence[ValueItem],
-        *,
-        n_samples: int = 5,
-        config: RunnableConfig | None = None,
-        max_retries: int = 3,
-        retry_delay: float = 0.5,
-    ) -> list[ValueEstimate]:
-        estimates = []
-        for _ in items:
-            value = self.rng.random()
-            estimates.append(ValueEstimate(value=value, rationale="", samples=[value]))
-        return estimates
+    def score(self, item: ValueItem) -> float:
+        return self.rng.random()
 
 
 def rule_policy() -> WebShopRulePolicy:

@@ -36,7 +36,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph_stl.envs.game24 import Game24Env, _plan
 from langgraph_stl.search import prompts as P
 from langgraph_stl.search.steps import evaluate_children
-from langgraph_stl.search.value import ValueEstimate, ValueItem, ValueModel
+from langgraph_stl.search.value import ProgrammaticValue, ValueEstimate, ValueItem, ValueModel
 
 _LEFT = re.compile(r"\(left:\s*([^)]*)\)")
 
@@ -244,35 +244,7 @@ def _numbers_after(item: ValueItem) -> list[str]:
     return P.game24_numbers(item.observation).split()
 
 
-class _ProgrammaticValue(ValueModel):
-    """A value model without a language model: values come from :meth:`score`; no calls, no tokens."""
-
-    def __init__(self, label: str) -> None:
-        self.style = "base"
-        self.mode = "logits"
-        self.label = label
-
-    @property
-    def name(self) -> str:
-        return self.label
-
-    def score(self, item: ValueItem) -> float:
-        raise NotImplementedError
-
-    async def aevaluate(
-        self,
-        env_name: str,
-        items: Sequence[ValueItem],
-        *,
-        n_samples: int = 5,
-        config: RunnableConfig | None = None,
-        max_retries: int = 3,
-        retry_delay: float = 0.5,
-    ) -> list[ValueEstimate]:
-        return [ValueEstimate(value=self.score(item), rationale="", samples=[self.score(item)]) for item in items]
-
-
-class SolverValue(_ProgrammaticValue):
+class SolverValue(ProgrammaticValue):
     """ORACLE: 1 if 24 is still reachable from the state (exact solver), else 0. Reads ground truth: evaluation
     upper bound only."""
 
@@ -283,7 +255,7 @@ class SolverValue(_ProgrammaticValue):
         return 1.0 if solvable(_numbers_after(item)) else 0.0
 
 
-class RandomValue(_ProgrammaticValue):
+class RandomValue(ProgrammaticValue):
     """Uniform values in [0, 1], a deterministic function of the prompt (so a resumed run sees the same values)."""
 
     def __init__(self, seed: int = 0) -> None:

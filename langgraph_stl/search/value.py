@@ -276,3 +276,34 @@ class ValueModel:
                 )
             )
         return estimates
+
+
+class ProgrammaticValue(ValueModel):
+    """A value model without a language model (baselines, oracles, heuristics): :meth:`score` values each state;
+    no calls, no tokens."""
+
+    def __init__(self, label: str) -> None:
+        self.style = "base"
+        self.mode = "logits"
+        self.label = label
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    def score(self, item: ValueItem) -> float:
+        raise NotImplementedError
+
+    async def aevaluate(
+        self,
+        env_name: str,
+        items: Sequence[ValueItem],
+        *,
+        n_samples: int = 5,
+        config: RunnableConfig | None = None,
+        max_retries: int = 3,
+        retry_delay: float = 0.5,
+    ) -> list[ValueEstimate]:
+        """One :meth:`score` per state, in order."""
+        scores = [self.score(item) for item in items]
+        return [ValueEstimate(value=v, rationale="", samples=[v]) for v in scores]
