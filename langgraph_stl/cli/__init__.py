@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from langgraph_stl.extras import missing_extra
+
 app = typer.Typer(
     name="stl",
     help="Self-Taught Lookahead for LangGraph: tree search with a self-improving value model.",
@@ -47,5 +49,12 @@ for _name in _MODULES:
 
 
 def main() -> None:
-    """Entry point of the ``stl`` console script."""
-    app()
+    """Entry point of the ``stl`` console script; a missing optional dependency is one line naming its extra."""
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc)
+        if error is None:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None

@@ -9,16 +9,15 @@ system message only when the caller gives one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
+from filelock import FileLock
 from rich.console import Console
 
 from langgraph_stl.paths import cache_dir
@@ -66,7 +65,7 @@ def embedded_hf_folder(*, progress: bool = True) -> Path:
     if _is_complete(target):
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f".{HF_FOLDER_NAME}.lock"):
+    with FileLock(root / f".{HF_FOLDER_NAME}.lock"):
         if _is_complete(target):
             return target
         gguf = embedded_gguf_path()
@@ -91,16 +90,6 @@ _MARKER = "stl_source.json"
 
 def _is_complete(folder: Path) -> bool:
     return (folder / _MARKER).is_file()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from langgraph_stl.extras import require
 from langgraph_stl.models.embedded import CHATML_TEMPLATE, MODEL_NAME, embedded_gguf_path, embedded_hf_folder
 
 __all__ = ["SPEC_FORMS", "ModelSpec", "load_chat_model", "parse_spec"]
@@ -107,6 +108,7 @@ def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
     if parsed.backend == "llamacpp":
         return _load_llamacpp(parsed, name, kwargs)
     if parsed.backend == "hf":
+        require("torch", "transformers", "langchain_huggingface", feature="an 'hf:' model")
         from langgraph_stl.models.hf import load_hf_chat_model
 
         kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
@@ -116,6 +118,7 @@ def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
 
 
 def _load_llamacpp(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> BaseChatModel:
+    require("xllamacpp", feature=f"the managed llama.cpp server ({parsed.name!r})")
     from langgraph_stl.models.openai_compat import OpenAICompatibleChat
     from langgraph_stl.models.server import ServerConfig, get_server
     from langgraph_stl.models.threads import default_threads
