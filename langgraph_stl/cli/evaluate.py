@@ -104,6 +104,7 @@ def evaluate(
     """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
     import asyncio
 
+    from langgraph_stl.durable import OutputLockedError
     from langgraph_stl.envs import make_env
     from langgraph_stl.evaluation.prices import PriceTable
     from langgraph_stl.evaluation.report import build_report
@@ -162,7 +163,7 @@ def evaluate(
                 task_timeout_s=task_timeout,
             )
         )
-    except (ValueError, TypeError, OSError) as exc:  # bad options, a spec that builds no model, a foreign --out
+    except (ValueError, TypeError, OSError, OutputLockedError) as exc:  # bad options, a foreign or busy --out
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     finally:
@@ -174,6 +175,9 @@ def evaluate(
     for model in outcome.unpriced_models:
         typer.echo(f"warning: no price for API model {model!r}; its cost counts as $0 (add it with --prices)", err=True)
     typer.echo(build_report([out]).to_markdown())
+    if outcome.ran and outcome.failed == outcome.ran:
+        typer.echo(f"error: all {outcome.ran} tasks failed to run (see their 'error' fields in {out})", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from langgraph_stl.durable import Tail, inspect_tail
+
 SCHEMA_VERSION = 1
 """Version of our record format; bumped on incompatible changes."""
 
@@ -187,13 +189,18 @@ def load_results(path: str | Path) -> ResultsFile:
     path = Path(path)
     if not path.is_file():
         raise ResultsFormatError(path, None, "no such file")
+    return parse_results(path, path.read_bytes())
+
+
+def parse_results(path: Path, data: bytes) -> ResultsFile:
+    """:func:`load_results` on ``data``, the bytes of ``path`` (or of what it will hold once repaired)."""
     fmt: Format | None = None
     first_line = 0
     tasks: dict[str, TaskRecord] = {}
     header: RunHeader | None = None
     summaries = 0
     usage = _CumulativeUsage()
-    for lineno, obj in _json_lines(path):
+    for lineno, obj in _json_lines(path, data):
         kind = _record_kind(obj)
         if kind is None:
             raise ResultsFormatError(
@@ -235,15 +242,20 @@ def load_results(path: str | Path) -> ResultsFile:
     )
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield lineno, json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ResultsFormatError(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+def _json_lines(path: Path, data: bytes) -> Iterator[tuple[int, Any]]:
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ResultsFormatError(
+                path, lineno, f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1})"
+            ) from None
+        try:
+            yield lineno, json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ResultsFormatError(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
 
 
 def _record_kind(obj: Any) -> str | None:
@@ -473,6 +485,38 @@ def record_from_search(result: dict[str, Any], api: AbstractSet[str] = frozenset
 
 
 # --------------------------------------------------------------------------------------------------------- writing
+
+Written = Literal["stl", "search"]
+"""The formats this project appends to: ``stl eval`` files and ``stl improve``'s evaluation files."""
+
+_LINE_STARTS: dict[Written, tuple[bytes, ...]] = {
+    "stl": (b'{"record":"run"', b'{"record":"task"'),
+    "search": (b'{"task_id": ',),
+}
+_KINDS: dict[Written, tuple[str, ...]] = {"stl": ("run", "task"), "search": ("search",)}
+
+
+def recognise_output(path: Path, fmt: Written) -> tuple[ResultsFile | None, Tail] | None:
+    """Check, without changing a byte, that ``path`` is a file a ``fmt`` writer appends to.
+
+    Returns None for a missing or empty file; else the file as it will read once its torn last line is repaired
+    (None when nothing but a torn first line is there yet) and that repair, for
+    :func:`langgraph_stl.durable.repair_tail`. Raises :class:`ResultsFormatError` when the file is someone
+    else's: a writer must then leave it alone.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    data = path.read_bytes()
+    tail = inspect_tail(data, starts=_LINE_STARTS[fmt], is_record=lambda obj: _record_kind(obj) in _KINDS[fmt])
+    if tail is None:
+        raise ResultsFormatError(path, data.count(b"\n") + 1, f"the last line is not part of a {fmt} record")
+    view = tail.view(data)
+    if not view.strip():
+        return None, tail
+    results = parse_results(path, view)
+    if results.format != fmt:
+        raise ResultsFormatError(path, None, f"it holds {results.format} records, not {fmt} ones")
+    return results, tail
 
 
 def dump_line(record: TaskRecord | RunHeader) -> str:

@@ -26,8 +26,15 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from langgraph_stl.durable import append_line, exclusive, repair_tail
 from langgraph_stl.evaluation.prices import PriceTable
-from langgraph_stl.evaluation.results import RunHeader, TaskRecord, dump_line, load_results
+from langgraph_stl.evaluation.results import (
+    ResultsFormatError,
+    RunHeader,
+    TaskRecord,
+    dump_line,
+    recognise_output,
+)
 
 RunTask = Callable[[str], Awaitable[TaskRecord]]
 """Runs one task and returns its record (without wall time or cost, which the runner adds)."""
@@ -91,32 +98,30 @@ def _normalized(config: dict[str, Any]) -> Any:
     return json.loads(json.dumps(config, sort_keys=True))
 
 
-def _repair_tail(path: Path) -> int:
-    """Cut a partial last line left by a kill mid-write; returns the bytes removed."""
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return 0
-    keep = data.rfind(b"\n") + 1
-    with path.open("r+b") as fh:
-        fh.truncate(keep)
-    return len(data) - keep
-
-
 def prepare_output(out: Path, header: RunHeader, *, retry_failed: bool = False) -> tuple[set[str], int]:
     """Create ``out`` with its header, or validate it for resuming; returns (finished task ids, bytes repaired).
 
-    A resumed run must have the same configuration. It may select other tasks: they are added to the header's
-    task list (the report's universe), so ``--limit 10`` first and the whole split later fill one file.
+    Nothing is written until the file is recognised as an ``stl eval`` output of the same configuration (see
+    :mod:`langgraph_stl.durable`); then a line torn by a kill is repaired, and only that line. A resumed run may
+    select other tasks: they are added to the header's task list (the report's universe), so ``--limit 10`` first
+    and the whole split later fill one file.
     """
-    if not out.exists() or out.stat().st_size == 0:
+    try:
+        found = recognise_output(out, "stl")
+    except ResultsFormatError as exc:
+        raise ResumeError(f"{out} exists and is not an `stl eval` output ({exc}); choose another --out") from None
+    existing = found[0] if found else None
+    if existing is None:  # absent, empty, or only the start of a header (a run killed while writing it)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _append(out, dump_line(header))
-        return set(), 0
-    repaired = _repair_tail(out)
-    existing = load_results(out)
+        if not found:
+            append_line(out, dump_line(header))
+            return set(), 0
+        repaired = out.stat().st_size
+        _replace(out, dump_line(header))
+        return set(), repaired
     old = existing.header
-    if existing.format != "stl" or old is None:
-        raise ResumeError(f"{out} exists and is not an `stl eval` output; choose another --out")
+    if old is None:
+        raise ResumeError(f"{out} exists and is not an `stl eval` output (it has no run header); choose another --out")
     diffs = sorted(
         k
         for k in (set(header.config) | set(old.config)) - _NOT_IDENTITY
@@ -127,23 +132,26 @@ def prepare_output(out: Path, header: RunHeader, *, retry_failed: bool = False) 
             f"{out} was written by a different run (differs in: {', '.join(diffs)}); "
             "rerun with the same options to resume, or choose another --out"
         )
+    assert found is not None
+    repaired = repair_tail(out, found[1])
     failed = {tid for tid, rec in existing.tasks.items() if rec.error is not None}
     drop = {existing.tasks[tid].line for tid in failed} if retry_failed else set()
     ids = old.task_ids + tuple(t for t in header.task_ids if t not in set(old.task_ids))
     if drop or ids != old.task_ids:
         lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
         lines[0] = dump_line(dataclasses.replace(old, task_ids=ids))
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text("".join(line for i, line in enumerate(lines, start=1) if i not in drop), encoding="utf-8")
-        os.replace(tmp, out)  # atomic: a kill leaves the old file or the new one
+        _replace(out, "".join(line for i, line in enumerate(lines, start=1) if i not in drop))
     return set(existing.tasks) - (failed if retry_failed else set()), repaired
 
 
-def _append(path: Path, line: str) -> None:
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(line)
+def _replace(out: Path, text: str) -> None:
+    """Atomic rewrite: a kill leaves the old file or the new one."""
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
+    os.replace(tmp, out)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -169,53 +177,54 @@ async def run_eval(
     out = Path(out)
     prices = prices or PriceTable()
     header = RunHeader(config=config, task_ids=tuple(task_ids), created=dt.datetime.now(dt.UTC).isoformat())
-    done, repaired = prepare_output(out, header, retry_failed=retry_failed)
-    pending = [t for t in task_ids if t not in done]
-    semaphore = asyncio.Semaphore(concurrency)
-    unpriced: set[str] = set()
-    counts = {"ran": 0, "failed": 0}
-    rewards: list[float] = []
-    start = time.perf_counter()
+    with exclusive(out):  # held for the whole run: a second writer would interleave its lines with ours
+        done, repaired = prepare_output(out, header, retry_failed=retry_failed)
+        pending = [t for t in task_ids if t not in done]
+        semaphore = asyncio.Semaphore(concurrency)
+        unpriced: set[str] = set()
+        counts = {"ran": 0, "failed": 0}
+        rewards: list[float] = []
+        start = time.perf_counter()
 
-    with Progress(
-        TextColumn("[bold]eval"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        disable=not progress,
-    ) as bar:
-        job = bar.add_task("eval", total=len(task_ids), completed=len(task_ids) - len(pending), status="")
+        with Progress(
+            TextColumn("[bold]eval"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            disable=not progress,
+        ) as bar:
+            job = bar.add_task("eval", total=len(task_ids), completed=len(task_ids) - len(pending), status="")
 
-        async def one(task_id: str) -> None:
-            async with semaphore:
-                t0 = time.perf_counter()
-                try:
-                    rec = await asyncio.wait_for(run_task(task_id), task_timeout_s)
-                    rec = dataclasses.replace(rec, task_id=task_id)
-                except TimeoutError:
-                    rec = TaskRecord.failed(task_id, f"TimeoutError: the task took longer than {task_timeout_s} s")
-                except Exception as exc:  # any failure of one task is recorded; the run goes on
-                    rec = TaskRecord.failed(task_id, _error_text(exc))
-                usage = {m: prices.priced(m, u) for m, u in rec.usage.items()}
-                unpriced.update(m for m, u in usage.items() if not u.local and prices.price(m) is None)
-                rec = dataclasses.replace(
-                    rec,
-                    usage=usage,
-                    cost=sum(u.cost for u in usage.values()),
-                    wall_time_s=round(time.perf_counter() - t0, 4),
+            async def one(task_id: str) -> None:
+                async with semaphore:
+                    t0 = time.perf_counter()
+                    try:
+                        rec = await asyncio.wait_for(run_task(task_id), task_timeout_s)
+                        rec = dataclasses.replace(rec, task_id=task_id)
+                    except TimeoutError:
+                        rec = TaskRecord.failed(task_id, f"TimeoutError: the task took longer than {task_timeout_s} s")
+                    except Exception as exc:  # any failure of one task is recorded; the run goes on
+                        rec = TaskRecord.failed(task_id, _error_text(exc))
+                    usage = {m: prices.priced(m, u) for m, u in rec.usage.items()}
+                    unpriced.update(m for m, u in usage.items() if not u.local and prices.price(m) is None)
+                    rec = dataclasses.replace(
+                        rec,
+                        usage=usage,
+                        cost=sum(u.cost for u in usage.values()),
+                        wall_time_s=round(time.perf_counter() - t0, 4),
+                    )
+                    append_line(out, dump_line(rec))
+                counts["ran"] += 1
+                counts["failed"] += rec.error is not None
+                rewards.append(rec.true_reward)
+                status = f"mean reward {sum(rewards) / len(rewards):.3f}" + (
+                    f", [red]{counts['failed']} failed" if counts["failed"] else ""
                 )
-                _append(out, dump_line(rec))
-            counts["ran"] += 1
-            counts["failed"] += rec.error is not None
-            rewards.append(rec.true_reward)
-            status = f"mean reward {sum(rewards) / len(rewards):.3f}" + (
-                f", [red]{counts['failed']} failed" if counts["failed"] else ""
-            )
-            bar.update(job, advance=1, status=status)
+                bar.update(job, advance=1, status=status)
 
-        await asyncio.gather(*(one(t) for t in pending))
+            await asyncio.gather(*(one(t) for t in pending))
     return EvalOutcome(
         out=out,
         total=len(task_ids),

@@ -1,0 +1,123 @@
+"""Issue 12, data safety: no command modifies a file it has not recognised, one writer per output, a torn tail is
+the only thing repaired, and task data that changed under a run is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langgraph_stl.durable import OutputLockedError, exclusive
+from langgraph_stl.evaluation.results import Rollout, TaskRecord, load_results
+from langgraph_stl.evaluation.run import ResumeError, run_eval
+from tests.conftest import REPO
+
+RANDOM_VALUE = "py:langgraph_stl.evaluation.value_quality:random_value"
+CONFIG = {"env": "fake"}
+
+
+def stl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "langgraph_stl", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
+
+
+def eval_args(out: Path, *extra: str) -> list[str]:
+    return ["eval", "--env", "game24", "--policy", "enumerate", "--value", RANDOM_VALUE, "--out", str(out), *extra]
+
+
+async def _record(task_id: str) -> TaskRecord:
+    return TaskRecord.from_rollouts(task_id, [Rollout(1.0, value=0.5)])
+
+
+def test_eval_leaves_a_foreign_file_untouched(tmp_path: Path) -> None:
+    """The issue's reproduction: `stl eval --out settings.json` emptied the user's file."""
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"important":1}')
+    res = stl(*eval_args(settings, "--tasks", "0-1", "--rollouts", "1", "--value-samples", "1"))
+    assert res.returncode == 2 and "not an `stl eval` output" in res.stderr and "Traceback" not in res.stderr
+    assert settings.read_text() == '{"important":1}'
+    assert not (tmp_path / "settings.json.lock.owner").exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"task_idx": 0, "true_reward": 1, "true_rewards_list": []}\n{"task_idx": 1, "true_reward": 0, "tru',
+        b'{"task_idx": 0, "true_reward": 1, "true_rewards_list": []}',  # a reference file without its last newline
+        b'{"record":"run","schema":1,"config":{"env":"fake"},"task_ids":["0"]}\nnot ours at all',
+        b"plain text notes\n",
+        b"\xff\xfe binary",
+    ],
+)
+async def test_no_byte_of_an_unrecognised_file_changes(tmp_path: Path, content: bytes) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(content)
+    with pytest.raises(ResumeError, match="not an `stl eval` output"):
+        await run_eval(["0"], _record, out, config=CONFIG, progress=False)
+    assert out.read_bytes() == content
+
+
+async def test_only_the_torn_part_is_repaired(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    await run_eval(["0", "1"], _record, out, config=CONFIG, progress=False)
+    whole = out.read_bytes()
+    out.write_bytes(whole[:-1])  # the last record lost only its newline: it is kept
+    kept = await run_eval(["0", "1"], _record, out, config=CONFIG, progress=False)
+    assert (kept.repaired_bytes, kept.ran, out.read_bytes()) == (0, 0, whole)
+    out.write_bytes(whole + b'{"record":"ta')  # a kill a few bytes into a line: only those bytes go
+    cut = await run_eval(["0", "1", "2"], _record, out, config=CONFIG, progress=False)
+    assert (cut.repaired_bytes, cut.ran) == (len(b'{"record":"ta'), 1)
+    assert sorted(load_results(out).tasks) == ["0", "1", "2"]
+
+
+async def test_a_partial_header_resumes_in_one_rerun(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"record":"run","schema":1,"crea')
+    outcome = await run_eval(["0", "1"], _record, out, config=CONFIG, progress=False)
+    assert outcome.ran == 2 and sorted(load_results(out).tasks) == ["0", "1"]
+
+
+async def test_a_second_writer_is_refused_with_the_holder(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(task_id: str) -> TaskRecord:
+        started.set()
+        await release.wait()
+        return await _record(task_id)
+
+    first = asyncio.create_task(run_eval(["0"], slow, out, config=CONFIG, progress=False))
+    await started.wait()
+    with pytest.raises(OutputLockedError, match=r"in use by pid \d+ on .*, started .*: "):
+        await run_eval(["0"], _record, out, config=CONFIG, progress=False)
+    release.set()
+    assert (await first).ran == 1
+    assert len(load_results(out).tasks) == 1
+    assert (await run_eval(["0", "1"], _record, out, config=CONFIG, progress=False)).ran == 1  # released
+
+
+def test_a_second_eval_process_exits_2_naming_the_holder(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with exclusive(out):
+        res = stl(*eval_args(out, "--tasks", "0", "--rollouts", "1", "--value-samples", "1"))
+    assert res.returncode == 2 and "is in use by pid" in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+def test_lock_holder_details(tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    with exclusive(out):
+        holder = json.loads((tmp_path / "x.jsonl.lock.owner").read_text())
+        assert set(holder) == {"pid", "host", "command", "started"}
+        with pytest.raises(OutputLockedError) as info, exclusive(out):
+            pass
+        assert info.value.holder == holder
+    assert not (tmp_path / "x.jsonl.lock.owner").exists()
+    with exclusive(out):  # released, so it can be taken again
+        pass
