@@ -77,42 +77,33 @@ def _report(run: StlRun, **extra: Any) -> ImproveState:
 
 
 def baseline(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState:
-    run = _run(runtime)
-    try:
+    with _run(runtime) as run:
         asyncio.run(run.baseline())
-    finally:
-        run.close()
-    return _report(run, k=1)
+        return _report(run, k=1)
 
 
 def collect(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState:
-    run = _run(runtime)
-    try:
+    with _run(runtime) as run:
         asyncio.run(run.collect(state["k"]))
-    finally:
-        run.close()
-    return _report(run)
+        return _report(run)
 
 
 def train(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState:
-    run = _run(runtime)
-    run.train(state["k"], subprocess=True)
-    return _report(run)
+    with _run(runtime) as run:
+        run.train(state["k"], subprocess=True)
+        return _report(run)
 
 
 def export(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState:
-    run = _run(runtime)
-    run.export(state["k"])
-    return _report(run)
+    with _run(runtime) as run:
+        run.export(state["k"])
+        return _report(run)
 
 
 def evaluate(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState:
-    run = _run(runtime)
-    try:
+    with _run(runtime) as run:
         asyncio.run(run.evaluate(state["k"]))
-    finally:
-        run.close()
-    return _report(run, k=state["k"] + 1)
+        return _report(run, k=state["k"] + 1)
 
 
 def _next(state: ImproveState, runtime: Runtime[ImproveContext]) -> str:

@@ -121,3 +121,84 @@ def test_lock_holder_details(tmp_path: Path) -> None:
     assert not (tmp_path / "x.jsonl.lock.owner").exists()
     with exclusive(out):  # released, so it can be taken again
         pass
+
+
+# ------------------------------------------------------------------------------------------- stl improve, collection
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_llama import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+def test_improve_refuses_a_folder_that_is_not_a_run(tmp_path: Path, tiny_base: Path) -> None:
+    from langgraph_stl.training.improve import RunConfigMismatchError, StlRun
+    from tests.test_training_improve import _config
+
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(RunConfigMismatchError, match="not an `stl improve` run folder"):
+        StlRun(_config(folder, tiny_base))
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    (folder / "notes.txt").unlink()
+    (folder / "manifest.json").write_text('{"important": 1}')
+    with pytest.raises(RunConfigMismatchError, match="not a manifest of `stl improve`"):
+        StlRun(_config(folder, tiny_base))
+    assert (folder / "manifest.json").read_text() == '{"important": 1}'
+
+
+def test_improve_run_folder_is_exclusive(tmp_path: Path, tiny_base: Path) -> None:
+    from langgraph_stl.training.improve import StlRun
+    from tests.test_training_improve import _config
+
+    config = _config(tmp_path / "run", tiny_base)
+    with StlRun(config), pytest.raises(OutputLockedError, match="run is in use by pid"):
+        StlRun(config)
+    StlRun(config).close()  # released
+
+
+@pytest.mark.slow
+def test_improve_evaluation_file_is_tail_repaired_on_resume(tmp_path: Path, tiny_base: Path) -> None:
+    from langgraph_stl.training.improve import run_improve
+    from tests.test_training_improve import Crash, _config
+
+    config = _config(tmp_path / "run", tiny_base)
+
+    def crash(step: str, event: dict[str, object]) -> None:
+        if step == "iter0.eval" and event["event"] == "task_done":
+            raise Crash("killed during the baseline evaluation")
+
+    with pytest.raises(Crash):
+        run_improve(config, hook=crash)
+    evals = tmp_path / "run" / "eval_0.jsonl"
+    with evals.open("ab") as fh:
+        fh.write(b'{"task_id": "t3", "algorithm": "gre')  # the next record, torn by a kill
+    run_improve(config)
+    assert sorted(load_results(evals).tasks) == ["t2", "t3"]  # `stl report` reads it: repaired, not glued
+
+
+def test_collection_cuts_a_torn_done_line_and_refuses_a_foreign_dataset(tmp_path: Path) -> None:
+    from langgraph_stl.search import EnumeratePolicy
+    from langgraph_stl.training.collect import collect, read_done
+    from langgraph_stl.training.dataset import DatasetError, read_jsonl
+    from tests.fakes import TreeEnv
+    from tests.test_training_collect import _config, _value
+
+    data = tmp_path / "data.jsonl"
+    collect(TreeEnv(branching=2, depth=3), EnumeratePolicy(), _value(), ["t1"], data, _config())
+    with (tmp_path / "data.jsonl.done").open("ab") as fh:
+        fh.write(b"t")  # a kill while writing "t0": "t" must not read as a finished task
+    assert read_done(data) == {"t1"}
+    stats = collect(TreeEnv(branching=2, depth=3), EnumeratePolicy(), _value(), ["t0", "t1"], data, _config())
+    assert (stats.tasks, stats.tasks_skipped) == (1, 1)
+    assert (tmp_path / "data.jsonl.done").read_text() == "t1\nt0\n"
+    assert {e.task for e in read_jsonl(data, strict=True).examples} == {"t0", "t1"}
+
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_text('{"note": "keep me"}\n')
+    with pytest.raises(DatasetError, match="nothing was changed"):
+        collect(TreeEnv(branching=2, depth=3), EnumeratePolicy(), _value(), ["t0"], foreign, _config())
+    assert foreign.read_text() == '{"note": "keep me"}\n'

@@ -68,16 +68,48 @@ def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path, caplog:
     with path.open("a") as fh:
         fh.write('{"prompt": "x", "completion": "y"}\n')  # missing depth
         fh.write("not json\n")
-        fh.write('{"prompt": "cut off by a kill')  # partial last line, no newline
-    with ExampleWriter(path, fsync=False) as w:  # a new writer must not glue onto the partial line
+    with path.open("ab") as raw:
+        raw.write(b'{"prompt": "caf\xe9"}\n')  # one non-UTF-8 byte
+        raw.write(b'{"prompt": "cut off by a kill')  # partial last line, no newline
+    with ExampleWriter(path, fsync=False) as w:  # a new writer cuts only the torn part, then appends
+        assert w.repaired_bytes == len('{"prompt": "cut off by a kill')
         w.write(good)
     res = read_jsonl(path)
     assert res.examples == [good, good]
     assert [e.split(": ", 1)[0] for e in res.errors] == [f"{path}:2", f"{path}:3", f"{path}:4"]
+    assert "not UTF-8 text (byte 0xe9" in res.errors[2]
     assert "missing field(s) ['depth']" in res.errors[0]
     assert f"{path}:3" in caplog.text
     with pytest.raises(DatasetError, match=f"{path}:2"):
         read_jsonl(path, strict=True)
+
+
+def test_bad_byte_in_strict_mode_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    good = Example(prompt="p", completion="c", depth=1).to_json().encode()
+    path.write_bytes(good + b"\n" + good[:5] + b"\xff" + good[5:] + b"\n")
+    with pytest.raises(DatasetError, match=rf"{path}:2: not UTF-8 text \(byte 0xff at column 6\)"):
+        load_examples(path, strict=True)
+    assert len(load_examples(path).examples) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"important": 1}',
+        b'{"important": 1}\n',
+        b'[[{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]]',
+        b'{"prompt": "p", "completion": "c", "depth": 1}\nsomething else',
+        b"\xff\xfe",
+    ],
+)
+def test_writer_never_touches_a_file_it_does_not_recognise(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "settings.json"
+    path.write_bytes(content)
+    with pytest.raises(DatasetError, match="not a JSONL dataset of this project; nothing was changed"):
+        ExampleWriter(path)
+    assert path.read_bytes() == content
+    ExampleWriter(tmp_path / "ok.jsonl").close()  # the refused writer released its lock
 
 
 def test_load_examples_detects_format_and_missing_file(data_dir: Path, tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ def improve_command(
     loss: Annotated[str, typer.Option(help="'completion' or 'full'.")] = "completion",
 ) -> None:
     """Self-Taught Lookahead: improve the value model K times and evaluate each iteration."""
+    from langgraph_stl.durable import OutputLockedError
     from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve, summary_rows
     from langgraph_stl.training.sft import UnknownBaseError
 
@@ -151,7 +152,7 @@ def improve_command(
 
         try:
             manifest = run_improve(config, hook=hook, on_iteration=lambda m: print_summary(summary_rows(m)))
-        except (RunConfigMismatchError, UnknownBaseError, ValueError, FileNotFoundError) as exc:
+        except (RunConfigMismatchError, UnknownBaseError, ValueError, FileNotFoundError, OutputLockedError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     print_summary(summary_rows(manifest))

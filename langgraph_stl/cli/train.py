@@ -160,6 +160,7 @@ def import_command(
     value_model: Annotated[str, typer.Option(help="Value model V0 that labelled it.")] = "",
 ) -> None:
     """Convert reference ShareGPT files into the project's JSONL (with provenance)."""
+    from langgraph_stl.durable import OutputLockedError
     from langgraph_stl.training.dataset import DatasetError, ExampleWriter, read_sharegpt
 
     n = 0
@@ -170,7 +171,7 @@ def import_command(
                     ex.policy_model, ex.value_model = policy_model, value_model
                     writer.write(ex)
                     n += 1
-    except DatasetError as exc:
+    except (DatasetError, OutputLockedError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"appended {n} examples to {out}")
 

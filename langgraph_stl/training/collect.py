@@ -16,7 +16,8 @@ greedy path, and the expanded parent was the best sibling only 50-75% of the tim
 **Ground truth is unreachable**: nothing here calls ``true_reward``; terminal labels come from V_k's terminal prompt.
 
 **Resumable**: a task id is appended to ``<data>.done`` once all its examples are written; a rerun skips done tasks
-and, for a task interrupted midway, does not write an example whose (task, prompt) is already in the file.
+and, for a task interrupted midway, does not write an example whose (task, prompt) is already in the file. The
+writer's lock on the dataset covers its ``.done`` list; a task id torn by a kill is cut (never read as another id).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
+from langgraph_stl.durable import append_line, inspect_tail, repair_tail
 from langgraph_stl.envs.base import Environment, State
 from langgraph_stl.search import prompts as P
 from langgraph_stl.search.context import SearchContext
@@ -41,7 +43,7 @@ from langgraph_stl.search.lookahead import LookaheadTarget, lookahead
 from langgraph_stl.search.policy import Policy, PolicyInput
 from langgraph_stl.search.steps import default_force_terminal, evaluate_children, expand_state
 from langgraph_stl.search.value import ValueModel
-from langgraph_stl.training.dataset import Example, ExampleWriter, read_jsonl
+from langgraph_stl.training.dataset import DatasetError, Example, ExampleWriter, read_jsonl
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -126,10 +128,27 @@ def done_path(data_path: str | Path) -> Path:
 
 
 def read_done(data_path: str | Path) -> set[str]:
+    """Finished tasks: whole lines only, since a line torn by a kill may be a prefix of another task's id."""
     path = done_path(data_path)
     if not path.is_file():
         return set()
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]
+    try:
+        text = whole.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = whole.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(f"{path}:{line}: not UTF-8 text: not a list of finished tasks; fix or remove it") from None
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def _cut_torn_done(data_path: Path) -> None:
+    """Cut a task id torn by a kill (its examples are all written; the rerun finds them as duplicates)."""
+    path = done_path(data_path)
+    if path.is_file():
+        tail = inspect_tail(path.read_bytes(), starts=(b"",), is_record=lambda _: False)  # any torn id is ours
+        assert tail is not None
+        repair_tail(path, tail)
 
 
 def _select(pool: list[Node], beam: int, explore: int, rng: random.Random) -> list[Node]:
@@ -160,6 +179,7 @@ def create_collect_graph(
     settings = config
     ctx = settings.search
     force = ctx.force_terminal if ctx.force_terminal is not None else default_force_terminal(env.name)
+    _cut_torn_done(writer.path)  # the writer holds the dataset's lock, which covers its .done list
     done = read_done(writer.path)
     existing = {(e.task, e.prompt) for e in read_jsonl(writer.path).examples} if writer.path.is_file() else set()
 
@@ -330,8 +350,7 @@ def create_collect_graph(
     async def finish_task(state: CollectState) -> CollectState:
         task = state["task"]
         assert task is not None
-        with done_path(writer.path).open("a", encoding="utf-8") as fh:
-            fh.write(task + "\n")
+        append_line(done_path(writer.path), task + "\n")
         done.add(task)
         get_stream_writer()({"event": "task_done", "task": task})
         return {"task": None, "frontier": []}

@@ -16,9 +16,12 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TextIO
+
+from langgraph_stl.durable import Tail, exclusive, inspect_tail, repair_tail
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +92,24 @@ def parse_target_value(text: str) -> float | None:
 class ExampleWriter:
     """Append-only JSONL writer: one line per example, flushed (and fsynced) per line so a kill loses at most it.
 
-    If the file ends in a partial line (a previous writer was killed mid-write), a newline is written first so the
-    damage stays confined to that one line, which readers report and skip.
+    It holds an exclusive lock on the file while open (a second writer gets
+    :class:`~langgraph_stl.durable.OutputLockedError`) and appends only to a file it recognises as a dataset of
+    ours (its first line is an example); anything else raises :class:`DatasetError` with the file untouched. A
+    last line torn by a kill is then cut, or given back its newline when it is a whole example.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
-        needs_newline = False
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with self.path.open("rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                needs_newline = fh.read(1) != b"\n"
-        self._fh: TextIO = self.path.open("a", encoding="utf-8")
-        if needs_newline:
-            self._fh.write("\n")
-            self._flush()
+        self._held = ExitStack()
+        self._held.enter_context(exclusive(self.path))
+        try:
+            tail = _recognise_dataset(self.path)
+            self.repaired_bytes = repair_tail(self.path, tail) if tail else 0
+            self._fh: TextIO = self.path.open("a", encoding="utf-8")
+        except BaseException:
+            self._held.close()
+            raise
         self.written = 0
 
     def _flush(self) -> None:
@@ -121,12 +125,47 @@ class ExampleWriter:
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
+        self._held.close()
 
     def __enter__(self) -> ExampleWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_EXAMPLE_START = (b'{"prompt": ',)
+"""How every line :meth:`Example.to_json` writes begins (the first field, ``json.dumps`` default separators)."""
+
+
+def _is_example(raw: Any) -> bool:
+    try:
+        Example.from_dict(raw)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _recognise_dataset(path: Path) -> Tail | None:
+    """Check, without writing, that ``path`` is a JSONL dataset of ours; returns how to finish its last line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    data = path.read_bytes()
+    refuse = "not a JSONL dataset of this project; nothing was changed, choose another output"
+    tail = inspect_tail(data, starts=_EXAMPLE_START, is_record=_is_example)
+    if tail is None:
+        last = data.count(b"\n") + 1
+        raise DatasetError(f"{path}:{last}: the last line is not part of an example: {refuse}")
+    for lineno, raw in enumerate(tail.view(data).split(b"\n"), start=1):
+        if raw.strip():
+            try:
+                ok = _is_example(json.loads(raw))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise DatasetError(f"{path}:{lineno}: the first line is not an example: {refuse}")
+            break
+    return tail
 
 
 @dataclass(slots=True)
@@ -142,22 +181,29 @@ def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False) -> ReadRes
     path = Path(path)
     examples: list[Example] = []
     errors: list[str] = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
+                raw = json.loads(_utf8(line))
                 if not isinstance(raw, dict):
                     raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
                 examples.append(Example.from_dict(raw))
-            except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 where = f"{path}:{lineno}: {exc}"
                 if strict:
                     raise DatasetError(where) from exc
                 log.warning("skipping malformed line %s", where)
                 errors.append(where)
     return ReadResult(examples, errors)
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1})") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -178,8 +224,14 @@ def read_sharegpt(path: str | os.PathLike[str], *, depth: int | None = None, env
     :class:`DatasetError` with the record index: a reference file is one line, so there is nothing to skip to.
     """
     path = Path(path)
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(
+            f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
+        ) from None
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
     if not isinstance(data, list):
@@ -233,9 +285,9 @@ def load_examples(path: str | os.PathLike[str], *, strict: bool = False) -> Read
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:
         head = fh.read(64).lstrip()
-    if head.startswith("["):
+    if head.startswith(b"["):
         return ReadResult(read_sharegpt(path), [])
     return read_jsonl(path, strict=strict)
 

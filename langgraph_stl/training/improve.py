@@ -22,12 +22,15 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_stl.durable import append_line, exclusive, repair_tail
 from langgraph_stl.envs import make_env
 from langgraph_stl.envs.base import Environment
+from langgraph_stl.evaluation.results import ResultsFormatError, recognise_output
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.value import ValueMode
 from langgraph_stl.training.collect import CollectConfig, acollect, stats_dict
@@ -116,7 +119,12 @@ class Manifest:
     def __init__(self, run_dir: Path, config: ImproveConfig) -> None:
         self.path = run_dir / MANIFEST
         if self.path.is_file():
-            self.data: dict[str, Any] = json.loads(self.path.read_text())
+            try:
+                self.data: dict[str, Any] = json.loads(self.path.read_bytes())
+                if not isinstance(self.data, dict) or not {"config", "steps", "models"} <= set(self.data):
+                    raise ValueError("not a manifest of `stl improve`")
+            except ValueError as exc:
+                raise RunConfigMismatchError(f"{self.path}: {exc}; choose another --out") from None
             if self.data["config"] != config.identity():
                 diff = sorted(k for k in config.identity() if self.data["config"].get(k) != config.identity()[k])
                 raise RunConfigMismatchError(
@@ -176,31 +184,28 @@ async def _evaluate(
     """Search every eval task with ``value_spec``; per-task results are appended (and skipped on resume)."""
     from langgraph_stl.search import arun_search, make_policy, make_value
 
-    done: dict[str, dict[str, Any]] = {}
-    if results_path.is_file():
-        for line in results_path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill: that task is simply run again
-            done[row["task_id"]] = row
+    try:  # the same recognition and torn-tail repair as `stl eval` (the run folder's lock is held)
+        found = recognise_output(results_path, "search")
+    except ResultsFormatError as exc:
+        raise RunConfigMismatchError(f"{results_path} is not an evaluation file of this run ({exc})") from None
+    if found:
+        repair_tail(results_path, found[1])
+    rows = (json.loads(line) for line in results_path.read_bytes().splitlines() if line.strip()) if found else ()
+    done: dict[str, dict[str, Any]] = {row["task_id"]: row for row in rows}
     ctx = config.search_context()
     policy = make_policy(config.policy, temperature=config.temperature)
     value = make_value(value_spec, temperature=config.temperature, mode=_mode(config))
     start = time.perf_counter()
-    with results_path.open("a", encoding="utf-8") as fh:
-        for task in config.eval_tasks:
-            if task in done:
-                if hook:
-                    hook(step, {"event": "task_skipped", "task": task})
-                continue
-            result = await arun_search(env, policy, value, task, algorithm=config.algorithm, context=ctx)  # type: ignore[arg-type]
-            fh.write(json.dumps(result, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            done[task] = result
+    for task in config.eval_tasks:
+        if task in done:
             if hook:
-                hook(step, {"event": "task_done", "task": task, "result": result})
+                hook(step, {"event": "task_skipped", "task": task})
+            continue
+        result = await arun_search(env, policy, value, task, algorithm=config.algorithm, context=ctx)  # type: ignore[arg-type]
+        append_line(results_path, json.dumps(result, default=str) + "\n")
+        done[task] = result
+        if hook:
+            hook(step, {"event": "task_done", "task": task, "result": result})
     rows = [done[t] for t in config.eval_tasks]
     selected = [(r.get("true_reward") or {}).get("value_selected") for r in rows]
     pass_n = [(r.get("true_reward") or {}).get("pass_at_n") for r in rows]
@@ -236,10 +241,28 @@ def value_spec_of(entry: dict[str, Any]) -> str:
     return "stl:" + str(entry.get("spec_fast") or entry["spec_hf"])
 
 
+_RUN_DIR_SCAFFOLD = {".lock", ".lock.owner", MANIFEST + ".tmp"}
+"""What a run folder may hold before its manifest exists (a run killed while starting)."""
+
+
+def _recognise_run_dir(run_dir: Path) -> None:
+    """Refuse a path that exists but is not a run folder, before anything is created in it."""
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise RunConfigMismatchError(f"{run_dir} is a file, not an `stl improve` run folder; choose another --out")
+    if not (run_dir / MANIFEST).is_file() and {p.name for p in run_dir.iterdir()} - _RUN_DIR_SCAFFOLD:
+        raise RunConfigMismatchError(
+            f"{run_dir} is not an `stl improve` run folder (it holds files but no {MANIFEST}); choose another --out"
+        )
+
+
 class StlRun:
     """One run folder's steps. Each step is idempotent: it returns at once when the manifest marks it done.
 
-    The CLI loop (:func:`run_improve`) and the Studio graph (``graphs/improve.py``) both drive these methods.
+    The CLI loop (:func:`run_improve`) and the Studio graph (``graphs/improve.py``) both drive these methods. The
+    folder is locked from construction to :meth:`close` (use it as a context manager): a second run on it gets
+    :class:`~langgraph_stl.durable.OutputLockedError`.
     """
 
     def __init__(self, config: ImproveConfig, *, hook: ProgressHook | None = None) -> None:
@@ -249,9 +272,23 @@ class StlRun:
         self.hook = hook
         self.run_dir = Path(config.out).expanduser().resolve()
         self.base_path = resolve_base(config.base)  # fail on a bad base before any collection
-        self.manifest = Manifest(self.run_dir, config)
-        self.manifest.register(0, spec=config.value, base=None, adapter=None)
+        _recognise_run_dir(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._held = ExitStack()
+        self._held.enter_context(exclusive(self.run_dir))
+        try:
+            self.manifest = Manifest(self.run_dir, config)
+            self.manifest.register(0, spec=config.value, base=None, adapter=None)
+        except BaseException:
+            self._held.close()
+            raise
         self._env: Environment | None = None
+
+    def __enter__(self) -> StlRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def env(self) -> Environment:
@@ -260,9 +297,13 @@ class StlRun:
         return self._env
 
     def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
-            self._env = None
+        """Release the environment and the folder's lock. Idempotent."""
+        try:
+            if self._env is not None:
+                self._env.close()
+                self._env = None
+        finally:
+            self._held.close()
 
     def iter_dir(self, k: int) -> Path:
         return self.run_dir / f"iter_{k}"
@@ -395,8 +436,7 @@ async def arun_improve(
     on_iteration: Callable[[Manifest], None] | None = None,
 ) -> Manifest:
     """Async :func:`run_improve`: baseline, then collect → train → export → evaluate per iteration."""
-    run = StlRun(config, hook=hook)
-    try:
+    with StlRun(config, hook=hook) as run:
         await run.baseline()
         for k in range(1, config.iterations + 1):
             await run.collect(k)
@@ -405,8 +445,6 @@ async def arun_improve(
             await run.evaluate(k)
             if on_iteration is not None:
                 on_iteration(run.manifest)
-    finally:
-        run.close()
     return run.manifest
 
 
