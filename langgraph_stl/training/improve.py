@@ -190,8 +190,8 @@ async def _evaluate(
         raise RunConfigMismatchError(f"{results_path} is not an evaluation file of this run ({exc})") from None
     if found:
         repair_tail(results_path, found[1])
-    rows = (json.loads(line) for line in results_path.read_bytes().splitlines() if line.strip()) if found else ()
-    done: dict[str, dict[str, Any]] = {row["task_id"]: row for row in rows}
+    lines = results_path.read_bytes().splitlines() if found else []
+    done: dict[str, dict[str, Any]] = {row["task_id"]: row for row in map(json.loads, filter(bytes.strip, lines))}
     ctx = config.search_context()
     policy = make_policy(config.policy, temperature=config.temperature)
     value = make_value(value_spec, temperature=config.temperature, mode=_mode(config))
