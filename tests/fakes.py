@@ -31,8 +31,9 @@ Responder = Callable[[str, int], str]
 class ScriptedChatModel(BaseChatModel):
     """A chat model answering ``responder(prompt, k)``; optional latency and injected failures.
 
-    ``fail_first``: the first N calls raise ``RuntimeError`` (to test retries). ``latency``: seconds per call
-    (``asyncio.sleep`` on the async path, so concurrent calls overlap like a real server).
+    ``fail_first``: the first N calls raise ``fail_with`` (default ``ConnectionError``, a transient error the
+    graph's retry policy retries; a ``TypeError`` it must not). ``latency``: seconds per call (``asyncio.sleep`` on
+    the async path, so concurrent calls overlap like a real server).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -41,6 +42,7 @@ class ScriptedChatModel(BaseChatModel):
     name_: str = "fake"
     latency: float = 0.0
     fail_first: int = 0
+    fail_with: Any = ConnectionError
     _seen: Counter[str] = PrivateAttr(default_factory=Counter)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _calls: int = PrivateAttr(default=0)
@@ -64,7 +66,7 @@ class ScriptedChatModel(BaseChatModel):
         with self._lock:
             self._calls += 1
             if self._calls <= self.fail_first:
-                raise RuntimeError(f"injected failure {self._calls}")
+                raise self.fail_with(f"injected failure {self._calls}")
             k = self._seen[prompt]
             self._seen[prompt] += 1
             self._prompts.append(prompt)

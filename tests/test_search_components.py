@@ -20,7 +20,7 @@ from langgraph_stl.search import (
     lookahead,
 )
 from langgraph_stl.search import prompts as P
-from langgraph_stl.search.calls import generate_many
+from langgraph_stl.search.calls import Generate
 from tests.fakes import FakeShopEnv, ScriptedChatModel, TreeEnv, fixed, path_value_responder, score, stl_score
 
 
@@ -35,7 +35,6 @@ def _inp(env: Any, state: dict[str, Any], n: int, path: tuple[tuple[str, str], .
         path=path,
         depth=len(path),
         n=n,
-        retry_delay=0,
         **kw,
     )
 
@@ -198,7 +197,7 @@ async def test_logits_mode_reads_the_expected_score_and_asks_about_10_only_when_
     assert list(cb.as_dict().values()) == [{"input_tokens": 401, "output_tokens": 4, "calls": 1}]
 
 
-async def test_generate_many_batches_local_models_in_one_call_and_retries_failed_groups() -> None:
+async def test_generate_batches_local_models_in_one_call_on_both_paths() -> None:
     class Batching(ScriptedChatModel):
         stl_batched: bool = True
         batch_calls: int = 0
@@ -208,11 +207,10 @@ async def test_generate_many_batches_local_models_in_one_call_and_retries_failed
             return super().batch(inputs, config, **kw)
 
     model = Batching(responder=lambda p, k: p.upper())
-    assert await generate_many(model, ["a", "b", "c"]) == ["A", "B", "C"]
-    assert model.batch_calls == 1
-    flaky = ScriptedChatModel(responder=lambda p, k: p, fail_first=2)
-    assert await generate_many(flaky, ["x", "y", "z"], retry_delay=0) == ["x", "y", "z"]
-    assert flaky.calls == 6  # the first group of three had two failures: the group is retried as a whole
+    call = Generate(model, ["a", "b", "c"], {})
+    assert await call.arun() == ["A", "B", "C"]
+    assert call.run() == ["A", "B", "C"]
+    assert model.batch_calls == 2
 
 
 async def test_lookahead_target_from_the_best_real_successor_without_ground_truth() -> None:

@@ -4,6 +4,7 @@ checkpointers and resume."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sqlite3
 from pathlib import Path
@@ -22,6 +23,7 @@ from langgraph_stl.search import (
     arun_search,
     create_search_graph,
 )
+from langgraph_stl.search.calls import MODEL_RETRY, is_transient
 from langgraph_stl.search.steps import select_best
 from tests.fakes import ScriptedChatModel, TreeEnv, fixed, game24_oracle, path_value_responder, score
 
@@ -146,20 +148,108 @@ async def test_value_parse_failures_are_counted_and_valued_minus_one() -> None:
     assert result["trajectory"] in (["a"], ["c"])  # a tie between the two parsed children
 
 
-async def test_model_errors_are_retried_then_recorded_not_raised() -> None:
+FAST_RETRY = MODEL_RETRY._replace(initial_interval=0.0, jitter=False)
+
+
+async def test_transient_model_errors_are_retried_by_the_node_then_recorded_not_raised() -> None:
     env = TreeEnv(depth=2)
     flaky = _value(fail_first=2)
-    ok = await arun_search(
-        env, EnumeratePolicy(), flaky, "t0", context=SearchContext(n_rollouts=1, depth=2, retry_delay=0)
-    )
+    ctx = SearchContext(n_rollouts=1, depth=2)
+    ok = await arun_search(env, EnumeratePolicy(), flaky, "t0", context=ctx, retry_policy=FAST_RETRY)
     assert ok["error"] is None and ok["trajectory"]
     broken = _value(fail_first=10_000)
-    failed = await arun_search(
-        env, EnumeratePolicy(), broken, "t0", context=SearchContext(n_rollouts=1, max_retries=2, retry_delay=0)
-    )
-    assert "model calls failed after 2 retries" in failed["error"]
-    assert "RuntimeError: injected failure" in failed["error"]
+    failed = await arun_search(env, EnumeratePolicy(), broken, "t0", context=ctx, retry_policy=FAST_RETRY)
+    assert failed["error"].startswith("ConnectionError: injected failure")
     assert failed["reward"] is None
+    # 4 attempts of the root's evaluate node; each attempt issues the 4 children x 5 samples together
+    assert broken.model.calls == 4 * 4 * 5  # type: ignore[attr-defined]
+
+
+async def test_programming_errors_are_not_retried() -> None:
+    broken = _value(fail_first=10_000, fail_with=TypeError)
+    ctx = SearchContext(n_rollouts=1, depth=2, n_value_samples=1)
+    failed = await arun_search(TreeEnv(depth=2), EnumeratePolicy(), broken, "t0", context=ctx)
+    assert failed["error"].startswith("TypeError: injected failure")
+    assert broken.model.calls == 4  # one attempt: the root's four children, valued together
+
+
+def test_only_transient_errors_count_as_transient() -> None:
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+
+    def status(code: int) -> Exception:
+        return openai.APIStatusError("x", response=httpx.Response(code, request=request), body=None)
+
+    def wrapped(cause: Exception) -> Exception:
+        try:
+            raise RuntimeError("model call failed") from cause
+        except RuntimeError as exc:
+            return exc
+
+    transient = [
+        TimeoutError(),
+        ConnectionError(),
+        httpx.ConnectError("refused", request=request),
+        httpx.ReadTimeout("slow", request=request),
+        openai.APITimeoutError(request=request),
+        openai.APIConnectionError(request=request),
+        status(429),
+        status(503),
+        httpx.HTTPStatusError("x", request=request, response=httpx.Response(500, request=request)),
+        wrapped(ConnectionError()),
+    ]
+    permanent = [TypeError("bad"), ValueError("bad"), KeyError("k"), status(400), status(404), RuntimeError("x")]
+    assert [is_transient(e) for e in transient] == [True] * len(transient)
+    assert [is_transient(e) for e in permanent] == [False] * len(permanent)
+
+
+def test_a_failed_thread_resumes_after_the_cause_is_fixed() -> None:
+    """The value model fails (non-transient, so at once): the graph raises, the thread keeps its finished steps,
+    and once the model works ``invoke(None, config)`` on the same thread finishes with the uninterrupted result."""
+    ctx = SearchContext(n_rollouts=2, n_value_samples=1, depth=3, seed=1)
+    env = TreeEnv()
+    reference = create_search_graph(env, EnumeratePolicy(shuffle=True), _value()).compile().invoke(
+        {"task_id": "t0"}, context=ctx
+    )
+    value = _value(fail_first=10_000, fail_with=ValueError)
+    graph = create_search_graph(env, EnumeratePolicy(shuffle=True), value).compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "job"}}
+    with pytest.raises(ValueError, match="injected failure"):
+        graph.invoke({"task_id": "t0"}, config, context=ctx)
+    assert set(graph.get_state(config).next) == {"evaluate"}  # both rollouts' first evaluations failed
+    value.model.fail_first = 0  # type: ignore[attr-defined]  # the cause is fixed
+    out = graph.invoke(None, config, context=ctx)
+    assert out["result"] == reference["result"]
+    assert out["result"]["error"] is None
+
+
+def _search_result(chunks: list[Any]) -> dict[str, Any]:
+    return next(c["result"] for mode, c in chunks if mode == "values" and c.get("result"))
+
+
+async def test_sync_and_async_runs_of_one_search_are_identical() -> None:
+    """One fake-model search (LLM policy, LLM value, two parallel rollouts) through invoke, ainvoke, stream and
+    astream: the same result and the same custom events."""
+    ctx = SearchContext(n_rollouts=2, n_value_samples=2, depth=3, width=2, seed=5)
+    policy_model = ScriptedChatModel(responder=fixed("Action: b\nAction: a\nAction: stop"), name_="pol")
+
+    def graph() -> Any:
+        return create_search_graph(TreeEnv(), LLMPolicy(policy_model), _value()).compile()
+
+    invoked = graph().invoke({"task_id": "t0"}, context=ctx)["result"]
+    ainvoked = (await graph().ainvoke({"task_id": "t0"}, context=ctx))["result"]
+    modes: Any = ["custom", "values"]
+    streamed = list(graph().stream({"task_id": "t0"}, context=ctx, stream_mode=modes))
+    astreamed = [c async for c in graph().astream({"task_id": "t0"}, context=ctx, stream_mode=modes)]
+    assert invoked["trajectory"] and invoked["expansions"] > 2
+    assert invoked == ainvoked == _search_result(streamed) == _search_result(astreamed)
+
+    def events(chunks: list[Any]) -> list[Any]:
+        return sorted((json.dumps(c, sort_keys=True) for mode, c in chunks if mode == "custom"))
+
+    assert events(streamed) == events(astreamed)
 
 
 async def test_bad_task_id_is_a_clear_error() -> None:

@@ -9,7 +9,6 @@ value model only advises.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,8 +17,9 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from langgraph_stl.envs.base import Environment, State
-from langgraph_stl.search.steps import evaluate_children
+from langgraph_stl.envs.base import Environment, State, StepResult
+from langgraph_stl.search.steps import evaluation_steps
+from langgraph_stl.search.twins import Gather, Steps, Twin, adrive, drive
 from langgraph_stl.search.value import ValueItem, ValueModel
 
 Session = Callable[[], tuple[str, Sequence[tuple[str, str]], State]]
@@ -31,17 +31,21 @@ def value_runnable(
 ) -> Runnable[list[dict[str, Any]], list[dict[str, Any]]]:
     """A Runnable valuing sibling states given as ``{"trajectory", "action", "observation", "terminal"?}`` dicts.
 
-    Output per state: ``{"value", "rationale"}`` (value in [0, 1], −1 when unparseable).
+    Output per state: ``{"value", "rationale"}`` (value in [0, 1], −1 when unparseable). ``invoke`` works inside a
+    running event loop too (a notebook cell): the sync path never starts a loop of its own for chat models.
     """
 
-    async def score(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def scoring(states: list[dict[str, Any]]) -> Steps[list[dict[str, Any]]]:
         items = [
             ValueItem(s["trajectory"], s["action"], s["observation"], bool(s.get("terminal", False))) for s in states
         ]
-        estimates = await value.aevaluate(env_name, items, n_samples=n_samples)
+        estimates = yield from value.steps(env_name, items, n_samples=n_samples)
         return [{"value": e.value, "rationale": e.rationale} for e in estimates]
 
-    return RunnableLambda(lambda states: asyncio.run(score(states)), afunc=score, name="stl_value")
+    async def ascore(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await adrive(scoring(states))
+
+    return RunnableLambda(lambda states: drive(scoring(states)), afunc=ascore, name="stl_value")
 
 
 class ScoreActionsInput(BaseModel):
@@ -60,14 +64,16 @@ def as_value_tool(
         "in a sandbox copy of the current state. Returns JSON, best first. Invalid actions are reported as such."
     ),
 ) -> BaseTool:
-    """A tool scoring candidate actions from the agent's current state (see module doc)."""
+    """A tool scoring candidate actions from the agent's current state (see module doc). Sync calls (``invoke``)
+    work inside a running event loop (notebooks): they use the environment's and the model's sync paths."""
 
-    async def score_actions(actions: list[str]) -> str:
+    def scoring(actions: list[str]) -> Steps[str]:
         root_observation, path, state = session()
-        results = await asyncio.gather(*(env.astep(state, a) for a in actions))
+        results: list[StepResult] = yield Gather([Twin(env.step, env.astep, state, a) for a in actions])
         valid = [(a, r) for a, r in zip(actions, results, strict=True) if r.valid]
-        children = [(a, await env.aobservation(r.state), env.is_terminal(r.state)) for a, r in valid]
-        estimates = await evaluate_children(env.name, value, root_observation, path, children, n_samples=n_samples)
+        observations: list[str] = yield Gather([Twin(env.observation, env.aobservation, r.state) for _, r in valid])
+        children = [(a, obs, env.is_terminal(r.state)) for (a, r), obs in zip(valid, observations, strict=True)]
+        estimates = yield from evaluation_steps(env.name, value, root_observation, path, children, n_samples=n_samples)
         ranked = sorted(zip(children, estimates, strict=True), key=lambda pair: -pair[1].value)
         scored: list[dict[str, Any]] = [
             {"action": a, "value": round(e.value, 4), "terminal": t, "rationale": e.rationale}
@@ -76,9 +82,12 @@ def as_value_tool(
         invalid = [{"action": a, "invalid": r.message} for a, r in zip(actions, results, strict=True) if not r.valid]
         return json.dumps(scored + invalid)
 
+    async def ascore_actions(actions: list[str]) -> str:
+        return await adrive(scoring(actions))
+
     return StructuredTool.from_function(
-        func=lambda actions: asyncio.run(score_actions(actions)),
-        coroutine=score_actions,
+        func=lambda actions: drive(scoring(actions)),
+        coroutine=ascore_actions,
         name=name,
         description=description,
         args_schema=ScoreActionsInput,

@@ -23,7 +23,11 @@ class SearchContext:
     (reference: 3).
     ``force_terminal``: at the last step keep only terminal children (None = the environment's default: on for
     WebShop). ``policy``/``value``: model specs, used only when the graph was built without policy/value objects
-    (Studio). ``max_retries``/``retry_delay``: model-call retries with exponential backoff.
+    (Studio). ``max_retries``: re-asks after an unusable policy reply (WebShop: per clickable pick, reference: 3).
+    Failed model calls (timeouts, connection errors, 429/5xx) are retried by the graph's ``RetryPolicy``
+    (``create_search_graph(retry_policy=...)``), not here.
+
+    An unknown keyword (in Python, or a key of a dict context over HTTP) is a ``ValueError`` naming the known ones.
     """
 
     algorithm: str = "greedy"
@@ -43,7 +47,15 @@ class SearchContext:
     value: str | None = None
     value_mode: str = "generate"
     max_retries: int = 3
-    retry_delay: float = 0.5
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SearchContext:
+        # LangGraph builds the context as SearchContext(**dict): reject unknown keys here, before the dataclass
+        # __init__ raises a bare TypeError about an unexpected keyword argument.
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ValueError(f"unknown search context keys {unknown}; known: {sorted(known)}")
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         for name in ("width", "breadth", "depth", "n_rollouts", "n_value_samples", "budget"):
@@ -70,9 +82,5 @@ class SearchContext:
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ValueError(f"unknown search context keys {unknown}; known: {sorted(known)}")
             return cls(**value)
         raise TypeError(f"expected SearchContext or dict, got {type(value).__name__}")

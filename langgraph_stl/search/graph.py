@@ -13,6 +13,10 @@ hands its children to its own ``evaluate`` task (``Command(goto=Send(...))``), w
 The tree is a flat dict of JSON nodes (``state.nodes``), so any checkpointer stores it and a run resumes after an
 interrupt. Every expansion and value estimate is streamed as a custom event. Ground-truth rewards are never read
 here: :func:`langgraph_stl.search.run.run_search` adds them for display after the search.
+
+Every node runs synchronously (``invoke``/``stream``) and asynchronously (``ainvoke``/``astream``): the model- and
+environment-calling nodes drive one piece of logic with either driver (:mod:`.twins`). They carry a LangGraph
+``RetryPolicy`` for transient failures; a failure that persists raises, so a checkpointed thread can be resumed.
 """
 
 from __future__ import annotations
@@ -21,16 +25,16 @@ import asyncio
 import math
 import random
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar, cast
 
 from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Send
+from langgraph.types import Command, RetryPolicy, Send
 
 from langgraph_stl.envs.base import Environment
-from langgraph_stl.search.calls import ModelCallError
+from langgraph_stl.search.calls import MODEL_RETRY
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.policy import Policy, PolicyInput
 from langgraph_stl.search.specs import make_policy, make_value
@@ -43,8 +47,11 @@ from langgraph_stl.search.state import (
     SearchOutput,
     SearchState,
 )
-from langgraph_stl.search.steps import default_force_terminal, evaluate_children, expand_state, select_best
+from langgraph_stl.search.steps import default_force_terminal, evaluation_steps, expansion_steps, select_best
+from langgraph_stl.search.twins import Steps, Twin, adrive, drive, twin
 from langgraph_stl.search.value import ValueModel
+
+T = TypeVar("T")
 
 Algorithm = Literal["greedy", "bfs", "mcts"]
 ALGORITHMS: tuple[Algorithm, ...] = ("greedy", "bfs", "mcts")
@@ -102,8 +109,8 @@ EnvFactory = Callable[[], Environment]
 class _Components:
     """The environment (or a factory, called once on first use: Studio modules must import fast), and the policy
     and value model given to the factory, or built per run from the context's specs (default: the embedded
-    ``smollm2``). Construction runs in a worker thread: it may start servers or read files, which must not block
-    the event loop (``langgraph dev`` rejects blocking calls in async nodes)."""
+    ``smollm2``). On the async path construction runs in a worker thread: it may start servers or read files,
+    which must not block the event loop (``langgraph dev`` rejects blocking calls in async nodes)."""
 
     def __init__(self, env: Environment | EnvFactory, policy: Policy | None, value: ValueModel | None) -> None:
         self._env, self.policy, self.value = env, policy, value
@@ -115,22 +122,45 @@ class _Components:
                 self._env = self._env()
             return self._env
 
-    async def environment(self) -> Environment:
+    async def _abuild_env(self) -> Environment:
         if isinstance(self._env, Environment):
             return self._env
         return await asyncio.to_thread(self._build_env)
 
-    async def get(self, ctx: SearchContext) -> tuple[Policy, ValueModel]:
+    def environment(self) -> Twin[Environment]:
+        return Twin(self._build_env, self._abuild_env)
+
+    def _build_models(self, ctx: SearchContext) -> tuple[Policy, ValueModel]:
         policy = self.policy
         if policy is None:
-            policy = await asyncio.to_thread(make_policy, ctx.policy or DEFAULT_SPEC, temperature=ctx.temperature)
+            policy = make_policy(ctx.policy or DEFAULT_SPEC, temperature=ctx.temperature)
         value = self.value
         if value is None:
-            mode = cast(Any, ctx.value_mode)
-            value = await asyncio.to_thread(
-                make_value, ctx.value or DEFAULT_SPEC, temperature=ctx.temperature, mode=mode
-            )
+            value = make_value(ctx.value or DEFAULT_SPEC, temperature=ctx.temperature, mode=cast(Any, ctx.value_mode))
         return policy, value
+
+    async def _abuild_models(self, ctx: SearchContext) -> tuple[Policy, ValueModel]:
+        if self.policy is not None and self.value is not None:
+            return self.policy, self.value
+        return await asyncio.to_thread(self._build_models, ctx)
+
+    def models(self, ctx: SearchContext) -> Twin[tuple[Policy, ValueModel]]:
+        return Twin(self._build_models, self._abuild_models, ctx)
+
+
+NodeSteps = Callable[[Any, Runtime[SearchContext]], Steps[Any]]
+
+
+def _node(steps: NodeSteps) -> Any:
+    """A graph node with sync and async twins that drive the same ``steps`` (see :mod:`.twins`)."""
+
+    def run(state: Any, runtime: Runtime[SearchContext]) -> Any:
+        return drive(steps(state, runtime))
+
+    async def arun(state: Any, runtime: Runtime[SearchContext]) -> Any:
+        return await adrive(steps(state, runtime))
+
+    return twin(run, arun, name=steps.__name__)
 
 
 def create_search_graph(
@@ -139,13 +169,19 @@ def create_search_graph(
     value: ValueModel | None = None,
     *,
     algorithm: Algorithm | None = "greedy",
+    retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = MODEL_RETRY,
 ) -> StateGraph[SearchState, SearchContext, SearchInput, SearchOutput]:
     """An uncompiled search graph over ``env`` (or a zero-argument factory of it); compile it with any checkpointer.
 
     Input ``{"task_id": ...}``; knobs in ``context=SearchContext(...)`` (or a dict over HTTP). ``policy``/``value``
     may be None, then they are built from ``context.policy``/``context.value`` specs at run time; ``algorithm=None``
-    reads ``context.algorithm``. The output's
-    ``result`` is the JSON-native summary described in docs/SEARCH.md; the full tree stays in the graph state.
+    reads ``context.algorithm``. The output's ``result`` is the JSON-native summary described in docs/SEARCH.md;
+    the full tree stays in the graph state. Runs with ``invoke``/``stream`` as well as ``ainvoke``/``astream``.
+
+    ``retry_policy`` goes to the nodes that call models or the environment (``init``, ``expand``, ``evaluate``):
+    by default :data:`~langgraph_stl.search.calls.MODEL_RETRY`, which retries only transient failures. A failure
+    that outlasts it raises out of the graph; with a checkpointer, ``invoke(None, config)`` on the same thread
+    resumes from the failed step once the cause is fixed (finished sibling steps are not redone).
     """
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
@@ -154,17 +190,17 @@ def create_search_graph(
     def algo(ctx: SearchContext) -> str:
         return algorithm if algorithm is not None else ctx.algorithm
 
-    async def init(state: SearchInput, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    def init(state: SearchInput, runtime: Runtime[SearchContext]) -> Steps[dict[str, Any]]:
         ctx = _ctx(runtime)
-        env = await parts.environment()
-        await parts.get(ctx)  # fail early and clearly on bad specs
-        root_state = await env.areset(state["task_id"])
-        obs = await env.aobservation(root_state)
-        instruction = await _instruction(env, root_state)
+        env = yield parts.environment()
+        yield parts.models(ctx)  # fail early and clearly on bad specs
+        root_state = yield Twin(env.reset, env.areset, state["task_id"])
+        obs = yield Twin(env.observation, env.aobservation, root_state)
+        instruction = yield Twin(env.instruction, _in_thread(env.instruction), root_state)
         terminal = env.is_terminal(root_state)
         n_roots = ctx.n_rollouts if algo(ctx) == "greedy" else 1
         nodes = {f"r{i}": _new_node(f"r{i}", None, i, 0, None, obs, root_state, terminal) for i in range(n_roots)}
-        update: dict[str, Any] = {"nodes": nodes, "instruction": instruction, "iteration": 0, "error": None}
+        update: dict[str, Any] = {"nodes": nodes, "instruction": instruction, "iteration": 0}
         if algo(ctx) == "greedy":
             update["rollouts"] = [RolloutDict(index=i, current=f"r{i}", done=terminal) for i in range(n_roots)]
         else:
@@ -172,14 +208,13 @@ def create_search_graph(
         get_stream_writer()({"type": "start", "task_id": state["task_id"], "algorithm": algo(ctx), "roots": n_roots})
         return update
 
-    async def expand(task: ExpandTask, *, runtime: Runtime[SearchContext]) -> Command[Any]:
+    def expand(task: ExpandTask, runtime: Runtime[SearchContext]) -> Steps[Command[Any]]:
         config = get_config()
         ctx = _ctx(runtime)
-        env = await parts.environment()
+        env = yield parts.environment()
+        pol, _ = yield parts.models(ctx)
         node = task["node"]
-        pol, _ = await parts.get(ctx)
         depth = node["depth"]
-        n = ctx.effective_root_width if depth == 0 else ctx.width
         inp = PolicyInput(
             env_name=env.name,
             state=node["env_state"],
@@ -188,20 +223,15 @@ def create_search_graph(
             instruction=task["instruction"],
             path=tuple((a, o) for a, o in task["path"]),
             depth=depth,
-            n=n,
+            n=ctx.effective_root_width if depth == 0 else ctx.width,
             last_step=depth + 1 >= ctx.depth,
             seed=ctx.seed + _ROLLOUT_SEED_STRIDE * node["rollout"],
             max_retries=ctx.max_retries,
-            retry_delay=ctx.retry_delay,
         )
         force = ctx.force_terminal if ctx.force_terminal is not None else default_force_terminal(env.name)
-        eval_task = EvaluateTask(parent=node, children=[], path=task["path"], root_observation=task["root_observation"])
-        try:
-            expansion = await expand_state(
-                env, pol, inp, force_terminal=force, retries=ctx.expand_retries, config=config
-            )
-        except (ModelCallError, ValueError) as exc:
-            return Command(update={"error": f"expand {node['id']}: {exc}"}, goto=Send("evaluate", eval_task))
+        expansion = yield from expansion_steps(
+            env, pol, inp, force_terminal=force, retries=ctx.expand_retries, config=config
+        )
         children = [
             _new_node(
                 f"{node['id']}.{i}",
@@ -217,6 +247,7 @@ def create_search_graph(
         ]
         nodes: dict[str, Any] = {c["id"]: c for c in children}
         nodes[node["id"]] = {"expanded": True, "children": [c["id"] for c in children]}
+        # Streamed only after the fallible calls, so a retried attempt never emits twice.
         get_stream_writer()(
             {
                 "type": "expanded",
@@ -226,37 +257,34 @@ def create_search_graph(
                 "invalid": expansion.invalid,
             }
         )
-        eval_task["children"] = children
         stats = {
             "states_expanded": len(children),
             "expansions": 1,
             "policy_calls": expansion.policy_calls,
             "invalid_proposals": expansion.invalid,
         }
+        eval_task = EvaluateTask(
+            parent=node, children=children, path=task["path"], root_observation=task["root_observation"]
+        )
         return Command(update={"nodes": nodes, "stats": stats}, goto=Send("evaluate", eval_task))
 
-    async def evaluate(task: EvaluateTask, *, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    def evaluate(task: EvaluateTask, runtime: Runtime[SearchContext]) -> Steps[dict[str, Any]]:
         config = get_config()
         children = task["children"]
         if not children:
             return {}
         ctx = _ctx(runtime)
-        env = await parts.environment()
-        _, val = await parts.get(ctx)
-        try:
-            estimates = await evaluate_children(
-                env.name,
-                val,
-                task["root_observation"],
-                task["path"],
-                [(cast(str, c["action"]), c["observation"], c["terminal"]) for c in children],
-                n_samples=ctx.n_value_samples,
-                config=config,
-                max_retries=ctx.max_retries,
-                retry_delay=ctx.retry_delay,
-            )
-        except ModelCallError as exc:
-            return {"error": f"evaluate children of {task['parent']['id']}: {exc}"}
+        env = yield parts.environment()
+        _, val = yield parts.models(ctx)
+        estimates = yield from evaluation_steps(
+            env.name,
+            val,
+            task["root_observation"],
+            task["path"],
+            [(cast(str, c["action"]), c["observation"], c["terminal"]) for c in children],
+            n_samples=ctx.n_value_samples,
+            config=config,
+        )
         writer = get_stream_writer()
         nodes: dict[str, Any] = {}
         for child, est in zip(children, estimates, strict=True):
@@ -278,8 +306,6 @@ def create_search_graph(
         return {"nodes": nodes, "stats": stats}
 
     def route(state: SearchState, runtime: Runtime[SearchContext]) -> list[Send] | str:
-        if state.get("error"):
-            return "finalize"
         ctx = _ctx(runtime)
         nodes = state["nodes"]
         if algo(ctx) == "greedy":
@@ -303,17 +329,15 @@ def create_search_graph(
             for t in targets
         ]
 
-    async def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    def select(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
-        if state.get("error"):
-            return {}
         if algo(ctx) == "greedy":
             return _select_greedy(state, ctx)
         if algo(ctx) == "bfs":
             return _select_bfs(state, ctx)
         return _select_mcts(state, ctx)
 
-    async def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+    def finalize(state: SearchState, runtime: Runtime[SearchContext]) -> dict[str, Any]:
         ctx = _ctx(runtime)
         result = summarize(state, ctx, algo(ctx))
         get_stream_writer()({"type": "done", "trajectory": result["trajectory"], "value": result["value"]})
@@ -322,11 +346,12 @@ def create_search_graph(
     builder = StateGraph(
         SearchState, context_schema=SearchContext, input_schema=SearchInput, output_schema=SearchOutput
     )
-    builder.add_node("init", init)
-    # Send targets take their own payload type, which langgraph's add_node overloads do not model: cast.
-    builder.add_node("expand", cast(Any, expand), input_schema=ExpandTask, destinations=("evaluate",))
-    builder.add_node("evaluate", cast(Any, evaluate), input_schema=EvaluateTask)
-    builder.add_node("select", select)
+    builder.add_node("init", _node(init), retry_policy=retry_policy)
+    builder.add_node(
+        "expand", _node(expand), input_schema=ExpandTask, destinations=("evaluate",), retry_policy=retry_policy
+    )
+    builder.add_node("evaluate", _node(evaluate), input_schema=EvaluateTask, retry_policy=retry_policy)
+    builder.add_node("select", select)  # pure: LangGraph supplies the async path
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "init")
     builder.add_conditional_edges("init", route, ["expand", "finalize"])
@@ -336,8 +361,13 @@ def create_search_graph(
     return builder
 
 
-async def _instruction(env: Environment, state: dict[str, Any]) -> str:
-    return await asyncio.to_thread(env.instruction, state)
+def _in_thread(func: Callable[[Any], T]) -> Callable[[Any], Awaitable[T]]:
+    """``func`` as a coroutine function that runs it in a worker thread (it may block on I/O)."""
+
+    async def call(arg: Any) -> T:
+        return await asyncio.to_thread(func, arg)
+
+    return call
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -454,8 +484,10 @@ def _best_by_value(nodes: dict[str, NodeDict], ids: Sequence[str]) -> str:
 
 
 def summarize(state: SearchState, ctx: SearchContext, algorithm: str) -> dict[str, Any]:
-    """The JSON-native result of a finished (or failed) search: chosen and per-rollout trajectories, values,
-    counters. The chosen trajectory is the one the value model ranks best; no ground truth is involved."""
+    """The JSON-native result of a finished search: chosen and per-rollout trajectories, values, counters
+    (``error`` is always None here: a failed search raises, and :func:`~langgraph_stl.search.run.arun_search`
+    records the failure there). The chosen trajectory is the one the value model ranks best; no ground truth is
+    involved."""
     nodes = state["nodes"]
     if not nodes:
         leaves: list[str] = []
@@ -486,7 +518,7 @@ def summarize(state: SearchState, ctx: SearchContext, algorithm: str) -> dict[st
         "value_calls": stats.get("value_calls", 0),
         "invalid_proposals": stats.get("invalid_proposals", 0),
         "value_parse_failures": stats.get("value_parse_failures", 0),
-        "error": state.get("error"),
+        "error": None,
     }
     return result
 

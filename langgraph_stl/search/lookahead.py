@@ -76,7 +76,6 @@ async def lookahead(
         last_step=depth + 1 >= ctx.depth,
         seed=ctx.seed,
         max_retries=ctx.max_retries,
-        retry_delay=ctx.retry_delay,
     )
     expansion = await expand_state(env, policy, inp, force_terminal=force, retries=ctx.expand_retries, config=config)
     if not expansion.children:
@@ -90,8 +89,6 @@ async def lookahead(
         triples,
         n_samples=ctx.n_value_samples,
         config=config,
-        max_retries=ctx.max_retries,
-        retry_delay=ctx.retry_delay,
     )
     values = [e.value for e in estimates]
     rng = random.Random(f"{ctx.seed}|lookahead|" + "|".join(a for a, _ in path))

@@ -7,21 +7,24 @@ pick), plus ``click[Buy Now]`` whenever the page has it. Game of 24: a ToT "prop
 parsed and checked against the legal moves. :class:`EnumeratePolicy` proposes legal actions programmatically.
 
 Policies only propose; the search steps each action in the environment and drops (and counts) the invalid ones.
+The built-in policies are written once as generators of their I/O (:mod:`.twins`), so they run in sync and async
+graphs alike.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.search import prompts as P
-from langgraph_stl.search.calls import CallStyle, generate_many
+from langgraph_stl.search.calls import CallStyle, ChatModelLike, Generate, role_config
+from langgraph_stl.search.twins import AsyncOnly, Steps, Twin, adrive, drive
 
 BUY_NOW = "click[Buy Now]"
 
@@ -41,7 +44,7 @@ class PolicyInput:
     last_step: bool = False
     seed: int = 0
     max_retries: int = 3
-    retry_delay: float = 0.5
+    """Re-asks after an unusable reply (WebShop: per clickable pick, as the reference), not transport retries."""
 
     @property
     def rng(self) -> random.Random:
@@ -66,11 +69,43 @@ class Proposals:
 
 
 class Policy(Protocol):
-    """Anything that proposes next actions for a state."""
+    """Anything that proposes next actions for a state. Subclass :class:`SteppedPolicy` to run in sync graphs
+    without a private event loop; a plain async ``propose`` also works everywhere."""
 
     async def propose(
         self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None
     ) -> Proposals: ...
+
+
+class SteppedPolicy(ABC):
+    """A policy written once as :meth:`steps` (a generator yielding its I/O, see :mod:`.twins`), with both an
+    async :meth:`propose` and a sync :meth:`propose_sync`."""
+
+    @abstractmethod
+    def steps(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Steps[Proposals]:
+        """Propose actions for ``inp``, yielding environment and model calls."""
+
+    async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
+        return await adrive(self.steps(env, inp, config=config))
+
+    def propose_sync(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
+        return drive(self.steps(env, inp, config=config))
+
+
+def proposal_steps(
+    policy: Policy, env: Environment, inp: PolicyInput, config: RunnableConfig | None
+) -> Steps[Proposals]:
+    """A policy's proposals as steps: its own for a :class:`SteppedPolicy`, else its async ``propose`` (run on a
+    private loop by the sync driver)."""
+    if isinstance(policy, SteppedPolicy):
+        return (yield from policy.steps(env, inp, config=config))
+    proposals: Proposals = yield AsyncOnly(lambda: policy.propose(env, inp, config=config))
+    return proposals
+
+
+def legal_actions(env: Environment, state: dict[str, Any]) -> Twin[list[str] | None]:
+    """The call that lists ``state``'s legal actions."""
+    return Twin(env.legal_actions, env.alegal_actions, state)
 
 
 _ASIN = re.compile(r"[A-Z0-9]{10}")
@@ -92,7 +127,7 @@ def webshop_clickables(actions: list[str] | None, observation: str) -> list[str]
     return out
 
 
-class EnumeratePolicy:
+class EnumeratePolicy(SteppedPolicy):
     """Legal actions in the environment's order, optionally shuffled (seeded per node) and capped at ``n``.
 
     WebShop's search page has no finite action set; there the instruction itself is the one query. On its other
@@ -104,8 +139,8 @@ class EnumeratePolicy:
         self.shuffle = shuffle
         self.cap = cap
 
-    async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
-        legal = await env.alegal_actions(inp.state)
+    def steps(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Steps[Proposals]:
+        legal = yield legal_actions(env, inp.state)
         kind = P.env_kind(inp.env_name)
         if kind == "webshop":
             legal = webshop_clickables(legal, inp.observation)
@@ -123,51 +158,50 @@ class EnumeratePolicy:
         return Proposals(actions[: inp.n] if self.cap else actions)
 
 
-class LLMPolicy:
-    """A chat model proposing actions with the per-environment prompts of :mod:`langgraph_stl.search.prompts`."""
+class LLMPolicy(SteppedPolicy):
+    """A chat model (any chat-model Runnable) proposing actions with the per-environment prompts of
+    :mod:`langgraph_stl.search.prompts`. Its calls are named and tagged ``stl:policy`` plus the environment."""
 
-    def __init__(self, model: BaseChatModel, *, call_style: CallStyle = "auto", max_concurrency: int = 16) -> None:
+    def __init__(self, model: ChatModelLike, *, call_style: CallStyle = "auto", max_concurrency: int = 16) -> None:
         self.model = model
         self.call_style: CallStyle = call_style
         self.max_concurrency = max_concurrency
 
-    async def _generate(
+    def _generate(
         self, prompts: list[str], inp: PolicyInput, config: RunnableConfig | None, stop: list[str] | None = None
-    ) -> list[str]:
-        return await generate_many(
+    ) -> Generate:
+        return Generate(
             self.model,
             prompts,
-            config=config,
+            role_config(config, "policy", inp.env_name),
             stop=stop,
             call_style=self.call_style,
             max_concurrency=self.max_concurrency,
-            max_retries=inp.max_retries,
-            retry_delay=inp.retry_delay,
         )
 
-    async def propose(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Proposals:
+    def steps(self, env: Environment, inp: PolicyInput, *, config: RunnableConfig | None = None) -> Steps[Proposals]:
         kind = P.env_kind(inp.env_name)
-        legal = await env.alegal_actions(inp.state)
+        legal = yield legal_actions(env, inp.state)
         if kind == "webshop":
             clickables = webshop_clickables(legal, inp.observation)
             if not clickables:
-                return await self._webshop_search(inp, config)
-            return await self._webshop_select(clickables, inp, config)
+                return (yield from self._webshop_search(inp, config))
+            return (yield from self._webshop_select(clickables, inp, config))
         if kind == "game24":
             prompt = P.GAME24_PROPOSE_PROMPT.format(numbers=P.game24_numbers(inp.observation))
-            (text,) = await self._generate([prompt], inp, config)
+            (text,) = yield self._generate([prompt], inp, config)
             # No legality filter: the environment accepts either operand order and checks each step itself.
             return _filter(P.parse_game24_steps(text), None, inp.n, calls=1)
         legal_note = f"Legal actions: {', '.join(legal)}\n" if legal else ""
         trajectory = P.format_trajectory(inp.root_observation, inp.path)
         prompt = P.GENERIC_PROPOSE_PROMPT.format(n=inp.n, legal=legal_note, trajectory=trajectory)
-        (text,) = await self._generate([prompt], inp, config)
+        (text,) = yield self._generate([prompt], inp, config)
         return _filter(P.parse_action_lines(text), legal, inp.n, calls=1)
 
-    async def _webshop_search(self, inp: PolicyInput, config: RunnableConfig | None) -> Proposals:
+    def _webshop_search(self, inp: PolicyInput, config: RunnableConfig | None) -> Steps[Proposals]:
         """n sampled queries in parallel; duplicates collapse (the reference's root expansion)."""
         prompt = P.WEBSHOP_SEARCH_PROMPT.format(instruction=P.webshop_instruction(inp.instruction))
-        texts = await self._generate([prompt] * inp.n, inp, config, stop=["Observation"])
+        texts = yield self._generate([prompt] * inp.n, inp, config, stop=["Observation"])
         out = Proposals(calls=len(texts))
         for text in texts:
             queries = re.findall(r"search\[[^\]\n]*[^\]\s][^\]\n]*\]", text.split("Observation")[0])
@@ -177,9 +211,9 @@ class LLMPolicy:
                 out.dropped += 1
         return out
 
-    async def _webshop_select(
+    def _webshop_select(
         self, clickables: list[str], inp: PolicyInput, config: RunnableConfig | None
-    ) -> Proposals:
+    ) -> Steps[Proposals]:
         """Up to n distinct clickables: all of them when few, else one model pick at a time; plus Buy Now."""
         out = Proposals()
         if inp.last_step:
@@ -201,7 +235,7 @@ class LLMPolicy:
                         possible=", ".join(clickables),
                         not_allowed=", ".join(out.actions) or "none",
                     )
-                    (text,) = await self._generate([prompt], inp, config)
+                    (text,) = yield self._generate([prompt], inp, config)
                     out.calls += 1
                     picked = _match_action(
                         P.parse_action_lines(text) or re.findall(r"click\[[^\]\n]+\]", text), clickables

@@ -21,9 +21,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import RetryPolicy
 
-from langgraph_stl.envs.base import Environment, InvalidTaskError
+from langgraph_stl.envs.base import Environment
 from langgraph_stl.models.usage import TokenUsageCallback
+from langgraph_stl.search.calls import MODEL_RETRY
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.graph import Algorithm, create_search_graph
 from langgraph_stl.search.policy import Policy
@@ -45,18 +47,21 @@ async def arun_search(
     on_event: EventHandler | None = None,
     callbacks: list[BaseCallbackHandler] | None = None,
     true_reward: bool = True,
+    retry_policy: RetryPolicy | None = MODEL_RETRY,
 ) -> dict[str, Any]:
     """Search task ``task_id``; returns the graph's result plus ``tokens``, ``wall_time_s`` and true rewards.
 
-    With a ``checkpointer`` and an existing ``thread_id`` an interrupted run resumes where it stopped (the tree and
-    counters come from the checkpoint; ``tokens`` and ``wall_time_s`` cover this process only). Errors of the task
-    itself (unknown task, a model failing after its retries) are recorded in ``result["error"]``.
+    With a ``checkpointer`` and an existing ``thread_id`` an interrupted or failed run resumes where it stopped
+    (the tree and counters come from the checkpoint; ``tokens`` and ``wall_time_s`` cover this process only).
+    Errors of the task itself (unknown task, a model failing after the ``retry_policy``'s attempts) are recorded
+    in ``result["error"]`` as ``"<ExceptionType>: <message>"``, never raised.
     """
     ctx = SearchContext.from_any(context)
     usage = TokenUsageCallback()
     # A checkpointer is always used: the finished tree is read back from it for the true rewards.
     saver = checkpointer if checkpointer is not None else InMemorySaver()
-    graph = create_search_graph(env, policy, value, algorithm=algorithm).compile(checkpointer=saver)
+    builder = create_search_graph(env, policy, value, algorithm=algorithm, retry_policy=retry_policy)
+    graph = builder.compile(checkpointer=saver)
     config: RunnableConfig = {
         "callbacks": [usage, *(callbacks or [])],
         "configurable": {"thread_id": thread_id or uuid.uuid4().hex},
@@ -76,7 +81,7 @@ async def arun_search(
                 on_event(cast(dict[str, Any], chunk))
             elif mode == "values":
                 final = cast(dict[str, Any], chunk)
-    except (InvalidTaskError, ValueError, TypeError, ImportError) as exc:
+    except Exception as exc:  # a task's failure is its record, whatever the cause
         return _failed(task_id, algorithm, f"{type(exc).__name__}: {exc}", usage, start)
     wall = time.perf_counter() - start
     result = dict(final.get("result") or {})

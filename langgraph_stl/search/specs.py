@@ -3,8 +3,9 @@
 Policy specs: ``enumerate`` (legal actions in order), ``enumerate:shuffle`` (seeded shuffle), or a chat-model spec
 for :func:`langgraph_stl.models.load_chat_model` (``smollm2``, ``hf:<folder>``, ``openai:<model>@<url>``...).
 Value specs: a chat-model spec (base prompts) or ``stl:<chat-model spec>`` (fine-tuned STL format). Either may be
-``py:<module>:<attr>``: a zero-argument callable returning a chat model (or a ready policy), the hook for models
-that have no spec (tests use it for scripted fakes).
+``py:<module>:<attr>``: a zero-argument callable returning a chat model or any chat-model Runnable (``with_retry``,
+``with_fallbacks``...), or a ready policy/value model: the hook for models that have no spec (tests use it for
+scripted fakes).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import threading
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 
 from langgraph_stl.search.policy import EnumeratePolicy, LLMPolicy, Policy
 from langgraph_stl.search.value import ValueMode, ValueModel
@@ -57,10 +58,10 @@ def make_policy(spec: str, *, temperature: float | None = None) -> Policy:
     if spec == "enumerate:shuffle":
         return EnumeratePolicy(shuffle=True)
     model = _load_model(spec, temperature)
-    if isinstance(model, BaseChatModel):
-        return LLMPolicy(model)
     if hasattr(model, "propose"):
         return model  # type: ignore[no-any-return]
+    if isinstance(model, Runnable):
+        return LLMPolicy(model)
     raise TypeError(f"policy spec {spec!r} gave {type(model).__name__}, neither a chat model nor a policy")
 
 
@@ -72,6 +73,6 @@ def make_value(spec: str, *, temperature: float | None = None, mode: ValueMode =
     model = _load_model(spec, temperature)
     if isinstance(model, ValueModel):
         return model
-    if not isinstance(model, BaseChatModel):
+    if not isinstance(model, Runnable):
         raise TypeError(f"value spec {spec!r} gave {type(model).__name__}, not a chat model")
     return ValueModel(model, style="stl" if style == "stl" else "base", mode=mode)

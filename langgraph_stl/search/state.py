@@ -48,11 +48,6 @@ def add_stats(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
     return merged
 
 
-def first_error(left: str | None, right: str | None) -> str | None:
-    """Reducer: the first error recorded wins (parallel branches may fail together)."""
-    return left or right
-
-
 class RolloutDict(TypedDict):
     """One greedy rollout (or one final beam/MCTS leaf): where it stands and whether it is done."""
 
@@ -75,14 +70,12 @@ class SearchState(TypedDict):
     frontier: NotRequired[list[str]]
     iteration: NotRequired[int]
     instruction: NotRequired[str]
-    error: NotRequired[Annotated[str | None, first_error]]
     result: NotRequired[dict[str, Any] | None]
 
 
 class SearchOutput(TypedDict):
     task_id: str
     result: dict[str, Any] | None
-    error: NotRequired[str | None]
 
 
 class ExpandTask(TypedDict):

@@ -6,9 +6,10 @@ the rest; divide by 10; the value is the mean of the valid samples, −1 when no
 the share of ``[SUCCESS]`` lines (the reference's `get_success_proportion`). The rationale kept for a lookahead
 target is the median-scored sample's text, as in the reference.
 
-All siblings of a node are valued in one :func:`~langgraph_stl.search.calls.generate_many` call: one batch for
+All siblings of a node are valued in one :class:`~langgraph_stl.search.calls.Generate` call: one batch for
 transformers, concurrent requests for servers. Each prompt starts with the shared trajectory and ends with the
-child's action and observation, so siblings share a long prefix.
+child's action and observation, so siblings share a long prefix. The valuation is written once as a generator of
+its I/O (:mod:`.twins`): :meth:`ValueModel.aevaluate` and :meth:`ValueModel.evaluate` drive it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from langgraph_stl.search import prompts as P
-from langgraph_stl.search.calls import CallStyle, generate_many
+from langgraph_stl.search.calls import CallStyle, ChatModelLike, Generate, base_chat_model, model_name, role_config
+from langgraph_stl.search.twins import AsyncOnly, Steps, Twin, adrive, drive
 
 ValueStyle = Literal["base", "stl"]
 ValueMode = Literal["generate", "logits"]
@@ -145,24 +146,29 @@ def _env_prompts(env_name: str) -> _EnvValuePrompts:
 
 
 class ValueModel:
-    """A chat model used as state-value function.
+    """A chat model (any chat-model Runnable) used as state-value function.
 
     ``style="base"`` prompts a general model with V0 (scale 1–10 in {1,2,4,6,8,10}) and the [SUCCESS]/[FAILURE]
     terminal judge; ``style="stl"`` prompts a fine-tuned model with the STL training format and parses the
     ``X / 10.00`` form. ``mode="logits"`` skips generation: one forward pass per state, reading the expected score
     from the next-token distribution after "Thus the correctness score is " (:func:`expected_score`; no rationale,
-    so its lookahead targets carry none). Its tokens reach the config's callbacks like any model call.
+    so its lookahead targets carry none); it reads the chat model inside any wrappers (bind, retry, fallbacks do
+    not apply to a readout). Its tokens reach the config's callbacks like any model call.
+
+    Calls are named and tagged ``stl:value`` plus the environment, and tagged ``nostream`` unless
+    ``stream_tokens=True``: a chat UI streaming ``stream_mode="messages"`` then shows the agent, not the rationales.
     """
 
     def __init__(
         self,
-        model: BaseChatModel,
+        model: ChatModelLike,
         *,
         style: ValueStyle = "base",
         mode: ValueMode = "generate",
         call_style: CallStyle = "auto",
         max_concurrency: int = 16,
         top_k: int = 20,
+        stream_tokens: bool = False,
     ) -> None:
         if style not in ("base", "stl"):
             raise ValueError(f"value style must be 'base' or 'stl', got {style!r}")
@@ -174,13 +180,12 @@ class ValueModel:
         self.call_style: CallStyle = call_style
         self.max_concurrency = max_concurrency
         self.top_k = top_k
+        self.stream_tokens = stream_tokens
 
     @property
     def name(self) -> str:
         """Model name for reports (``model_name``/``model`` attribute, else the class name)."""
-        return str(
-            getattr(self.model, "model_name", None) or getattr(self.model, "model", None) or type(self.model).__name__
-        )
+        return model_name(self.model)
 
     def prompt(self, env_name: str, item: ValueItem) -> str:
         """The prompt for ``item``: trajectory first, the child's action and observation last."""
@@ -206,10 +211,30 @@ class ValueModel:
         *,
         n_samples: int = 5,
         config: RunnableConfig | None = None,
-        max_retries: int = 3,
-        retry_delay: float = 0.5,
     ) -> list[ValueEstimate]:
         """Values of sibling states, all model requests issued together. Rule-based −1s cost no call."""
+        return await adrive(self.steps(env_name, items, n_samples=n_samples, config=config))
+
+    def evaluate(
+        self,
+        env_name: str,
+        items: Sequence[ValueItem],
+        *,
+        n_samples: int = 5,
+        config: RunnableConfig | None = None,
+    ) -> list[ValueEstimate]:
+        """Sync twin of :meth:`aevaluate`."""
+        return drive(self.steps(env_name, items, n_samples=n_samples, config=config))
+
+    def steps(
+        self,
+        env_name: str,
+        items: Sequence[ValueItem],
+        *,
+        n_samples: int = 5,
+        config: RunnableConfig | None = None,
+    ) -> Steps[list[ValueEstimate]]:
+        """The valuation of sibling states as steps (see :mod:`.twins`)."""
         rule = _env_prompts(env_name).rule
         ruled: dict[int, float] = {}
         if rule is not None:
@@ -219,17 +244,17 @@ class ValueModel:
                     ruled[i] = verdict
         scored = [i for i in range(len(items)) if i not in ruled]
         prompts = [self.prompt(env_name, items[i]) for i in scored]
+        call_config = role_config(config, "value", env_name, stream=self.stream_tokens)
+        model_estimates: list[ValueEstimate]
         if self.mode == "logits":
-            model_estimates = await self._logits(prompts, config)
+            model_estimates = yield AsyncOnly(lambda: self._logits(prompts, call_config))
         else:
-            texts = await generate_many(
+            texts = yield Generate(
                 self.model,
                 [p for p in prompts for _ in range(n_samples)],
-                config=config,
+                call_config,
                 call_style=self.call_style,
                 max_concurrency=self.max_concurrency,
-                max_retries=max_retries,
-                retry_delay=retry_delay,
             )
             model_estimates = [
                 self._estimate(texts[j * n_samples : (j + 1) * n_samples], terminal=items[i].terminal)
@@ -257,11 +282,16 @@ class ValueModel:
         from langgraph_stl.models.logprobs import aread_logprobs
         from langgraph_stl.models.usage import areport_usage
 
-        messages = [[HumanMessage(content=p)] for p in prompts]
-        readouts = await aread_logprobs(self.model, messages, SCORE_PREFIX, self.top_k, follow_up="1", ask=_may_be_ten)
+        model = base_chat_model(self.model)
+        if model is None:
+            raise TypeError(f"logits mode needs a chat model inside {type(self.model).__name__}, found none")
+        if not prompts:
+            return []
+        messages: list[list[BaseMessage]] = [[HumanMessage(content=p)] for p in prompts]
+        readouts = await aread_logprobs(model, messages, SCORE_PREFIX, self.top_k, follow_up="1", ask=_may_be_ten)
         if readouts:
             await areport_usage(
-                self.model,
+                model,
                 config,
                 messages,
                 input_tokens=sum(r.prompt_tokens for r in readouts),
@@ -294,16 +324,14 @@ class ProgrammaticValue(ValueModel):
     def score(self, item: ValueItem) -> float:
         raise NotImplementedError
 
-    async def aevaluate(
+    def steps(
         self,
         env_name: str,
         items: Sequence[ValueItem],
         *,
         n_samples: int = 5,
         config: RunnableConfig | None = None,
-        max_retries: int = 3,
-        retry_delay: float = 0.5,
-    ) -> list[ValueEstimate]:
+    ) -> Steps[list[ValueEstimate]]:
         """One :meth:`score` per state, in order."""
-        scores = [self.score(item) for item in items]
+        scores: list[float] = yield Twin(lambda: [self.score(item) for item in items])
         return [ValueEstimate(value=v, rationale="", samples=[v]) for v in scores]

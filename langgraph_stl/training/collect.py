@@ -38,6 +38,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph_stl.durable import append_line, inspect_tail, repair_tail
 from langgraph_stl.envs.base import Environment, State
 from langgraph_stl.search import prompts as P
+from langgraph_stl.search.calls import MODEL_RETRY
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.lookahead import LookaheadTarget, lookahead
 from langgraph_stl.search.policy import Policy, PolicyInput
@@ -225,7 +226,6 @@ def create_collect_graph(
             last_step=ctx.depth <= 1,
             seed=ctx.seed,
             max_retries=ctx.max_retries,
-            retry_delay=ctx.retry_delay,
         )
         expansion = await expand_state(env, policy, inp, force_terminal=force, config=config)
         kids = [c for c in expansion.children if not c.terminal]
@@ -237,8 +237,6 @@ def create_collect_graph(
             [(c.action, c.observation, c.terminal) for c in kids],
             n_samples=ctx.n_value_samples,
             config=config,
-            max_retries=ctx.max_retries,
-            retry_delay=ctx.retry_delay,
         )
         pool: list[Node] = [
             {"state": c.state, "path": [[c.action, c.observation]], "value": e.value}
@@ -364,8 +362,9 @@ def create_collect_graph(
         return "expand_level" if state.get("frontier") else "finish_task"
 
     graph: StateGraph[CollectState, None, CollectState, CollectState] = StateGraph(CollectState)
-    graph.add_node("next_task", next_task)
-    graph.add_node("expand_level", expand_level)
+    # Model calls fail transiently (timeouts, 429/5xx): retry the node; a level writes its examples only at its end.
+    graph.add_node("next_task", next_task, retry_policy=MODEL_RETRY)
+    graph.add_node("expand_level", expand_level, retry_policy=MODEL_RETRY)
     graph.add_node("finish_task", finish_task)
     graph.add_edge(START, "next_task")
     graph.add_conditional_edges("next_task", after_start, ["expand_level", "finish_task", END])
