@@ -210,8 +210,10 @@ def test_a_failed_thread_resumes_after_the_cause_is_fixed() -> None:
     and once the model works ``invoke(None, config)`` on the same thread finishes with the uninterrupted result."""
     ctx = SearchContext(n_rollouts=2, n_value_samples=1, depth=3, seed=1)
     env = TreeEnv()
-    reference = create_search_graph(env, EnumeratePolicy(shuffle=True), _value()).compile().invoke(
-        {"task_id": "t0"}, context=ctx
+    reference = (
+        create_search_graph(env, EnumeratePolicy(shuffle=True), _value())
+        .compile()
+        .invoke({"task_id": "t0"}, context=ctx)
     )
     value = _value(fail_first=10_000, fail_with=ValueError)
     graph = create_search_graph(env, EnumeratePolicy(shuffle=True), value).compile(checkpointer=InMemorySaver())
