@@ -95,7 +95,9 @@ def evaluate(
         str | None, typer.Option(help="A running WebShop server; default: start the embedded one.")
     ] = None,
     webshop_goals: Annotated[int | None, typer.Option(help="Number of goals of the --webshop-url server.")] = None,
-    max_retries: Annotated[int, typer.Option(help="Retries of a failing model call before the task fails.")] = 3,
+    max_retries: Annotated[
+        int, typer.Option(help="Re-asks after an unusable policy reply (failed model calls: the graph's retry policy).")
+    ] = 3,
     prices: Annotated[Path | None, typer.Option(help="JSON/TOML price table (default: the reference's).")] = None,
     task_timeout: Annotated[float | None, typer.Option(help="Seconds before a task is recorded as failed.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun tasks that failed in an earlier run of this file.")] = False,
