@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from langgraph_stl.cli._options import RequestTimeout, apply_request_timeout
+
 
 def report(
     files: Annotated[list[Path], typer.Argument(help="Results files: ours (stl eval) or the STL reference's JSONL.")],
@@ -102,8 +104,10 @@ def evaluate(
     task_timeout: Annotated[float | None, typer.Option(help="Seconds before a task is recorded as failed.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun tasks that failed in an earlier run of this file.")] = False,
     label: Annotated[str | None, typer.Option(help="Name of the run in reports.")] = None,
+    request_timeout: RequestTimeout = None,
 ) -> None:
     """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
+    apply_request_timeout(request_timeout)
     import asyncio
 
     from langgraph_stl.durable import OutputLockedError

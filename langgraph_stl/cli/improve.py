@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from langgraph_stl.cli._options import RequestTimeout, apply_request_timeout
+
 console = Console(soft_wrap=True)
 
 
@@ -97,8 +99,10 @@ def improve_command(
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 2e-4,
     max_length: Annotated[int, typer.Option(help="Training sequence cap in tokens.")] = 4096,
     loss: Annotated[str, typer.Option(help="'completion' or 'full'.")] = "completion",
+    request_timeout: RequestTimeout = None,
 ) -> None:
     """Self-Taught Lookahead: improve the value model K times and evaluate each iteration."""
+    apply_request_timeout(request_timeout)
     from langgraph_stl.durable import OutputLockedError
     from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve, summary_rows
     from langgraph_stl.training.sft import UnknownBaseError

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from langgraph_stl.cli._options import RequestTimeout, apply_request_timeout
+
 
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
@@ -46,8 +48,10 @@ def search_command(
         int | None, typer.Option("--webshop-goals", help="Number of goals of the --webshop-url server.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
+    request_timeout: RequestTimeout = None,
 ) -> None:
     """Search one task and print the chosen trajectory, its true reward (for display only) and the statistics."""
+    apply_request_timeout(request_timeout)
     from rich.console import Console
 
     from langgraph_stl.envs import make_env

@@ -25,7 +25,7 @@ def serve(
     import uvicorn
     from rich.console import Console
 
-    from langgraph_stl.envs.webshop.server import create_app, load_site
+    from langgraph_stl.envs.webshop.server import load_site, uvicorn_config
     from langgraph_stl.paths import DataNotFoundError
 
     if goals not in ("synthetic", "human"):
@@ -43,7 +43,7 @@ def serve(
         f"WebShop: {len(site.products)} products, {len(site.goals)} {goals} goals; "
         f"open http://{host}:{port}/fixed_0 (Ctrl-C to stop)"
     )
-    uvicorn.run(create_app(site), host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(uvicorn_config(site, host=host, port=port)).run()
 
 
 @webshop_app.command("search")

@@ -36,6 +36,12 @@ _LORA = "+lora="
 DEFAULT_MAX_TOKENS = 256
 """Local backends cap generations by default: a 135M model can ramble for hundreds of tokens."""
 
+REQUEST_TIMEOUT_ENV = "STL_REQUEST_TIMEOUT"
+"""Environment variable with the default request timeout in seconds (``--request-timeout`` sets it)."""
+DEFAULT_REQUEST_TIMEOUT_S = {"llamacpp": 600.0, "openai": 120.0}
+"""Finite request timeouts (a hung server fails the call, not the run); a managed llama.cpp server queues requests
+for its slots on CPU, so its default is longer."""
+
 Backend = Literal["llamacpp", "hf", "openai"]
 
 
@@ -92,12 +98,27 @@ def parse_spec(spec: str, lora: str | os.PathLike[str] | None = None) -> ModelSp
     raise _spec_error(spec, f"unknown backend {prefix!r}")
 
 
+def request_timeout(backend: Literal["llamacpp", "openai"]) -> float:
+    """Default request timeout of ``backend``: ``$STL_REQUEST_TIMEOUT`` if set, else its default."""
+    text = os.environ.get(REQUEST_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_REQUEST_TIMEOUT_S[backend]
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{REQUEST_TIMEOUT_ENV}={text!r}: expected a positive number of seconds")
+    return value
+
+
 def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
     """Build a chat model from ``spec``.
 
     Uniform sampling keywords: ``temperature``, ``max_tokens`` (default 256 on local backends), ``n``, ``seed``,
     ``stop``, ``top_p``, ``logprobs``/``top_logprobs``. ``name`` overrides the model name used for usage
-    accounting. llama.cpp keywords: ``lora`` (adapter path), ``lora_scale`` (per request, default 1.0),
+    accounting. ``timeout`` (server-backed specs): seconds per request, default :func:`request_timeout`.
+    llama.cpp keywords: ``lora`` (adapter path), ``lora_scale`` (per request, default 1.0),
     ``n_parallel`` (slots, default 4), ``ctx_per_slot`` (default 4096). Transformers keywords: ``dtype`` (default
     float32), ``max_batch_size`` (default 16). ``threads`` (both local backends; default ``$STL_NUM_THREADS``, else
     the idle cores, see :mod:`langgraph_stl.models.threads`). Anything else goes to
@@ -113,6 +134,7 @@ def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
 
         kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         folder = str(embedded_hf_folder()) if parsed.embedded else parsed.target
+        _check_path_exists(folder)
         return load_hf_chat_model(folder, name=name, **kwargs)
     return _load_openai(parsed, name, kwargs)
 
@@ -145,7 +167,7 @@ def _load_llamacpp(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> Base
         kwargs["extra_body"] = extra_body
     kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
     kwargs.setdefault("max_retries", 0)
-    kwargs.setdefault("timeout", 600)
+    _set_timeout(kwargs, "llamacpp")
     kwargs.setdefault("stream_usage", True)
     model = OpenAICompatibleChat(
         model=name,
@@ -161,6 +183,7 @@ def _load_llamacpp(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> Base
 def _load_openai(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> BaseChatModel:
     from langgraph_stl.models.openai_compat import OpenAICompatibleChat
 
+    _set_timeout(kwargs, "openai")
     if parsed.base_url is not None:
         kwargs.setdefault("base_url", parsed.base_url)
         kwargs.setdefault("stream_usage", True)
@@ -172,3 +195,20 @@ def _load_openai(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> BaseCh
             f"openai:{parsed.target}@http://HOST:PORT/v1"
         )
     return OpenAICompatibleChat(model=parsed.target, report_name=name, **kwargs)
+
+
+def _set_timeout(kwargs: dict[str, Any], backend: Literal["llamacpp", "openai"]) -> None:
+    """Give ``kwargs`` the default request timeout unless it has one (``timeout`` or its name ``request_timeout``)."""
+    if kwargs.get("timeout") is None and kwargs.get("request_timeout") is None:
+        kwargs.pop("request_timeout", None)
+        kwargs["timeout"] = request_timeout(backend)
+
+
+def _check_path_exists(target: str) -> None:
+    """A ``hf:`` target written as a path (not a Hub id such as ``org/name``) must exist: say so, plainly."""
+    looks_like_path = target.startswith(("/", ".", "~")) or target.count("/") > 1 or "\\" in target
+    if looks_like_path and not Path(target).expanduser().exists():
+        raise FileNotFoundError(
+            f"hf: model folder not found: {target} (hf: takes a folder with config.json or a PEFT adapter, "
+            "or a Hub model id such as HuggingFaceTB/SmolLM2-135M-Instruct)"
+        )

@@ -143,8 +143,9 @@ def parse_session_id(sid: str) -> int | None:
     """Goal index of a ``fixed_<i>`` session id, else None (the original picks a random goal for such ids)."""
     if not sid.startswith(SESSION_PREFIX):
         return None
-    tail = sid[len(SESSION_PREFIX) :]
-    return int(tail) if tail.isascii() and tail.isdigit() else None
+    from langgraph_stl.envs.webshop.urls import parse_index
+
+    return parse_index(sid[len(SESSION_PREFIX) :])
 
 
 @dataclass(frozen=True)

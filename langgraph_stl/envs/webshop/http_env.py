@@ -30,7 +30,7 @@ def task_ids_for(split: str, num_goals: int, prefix: str = "fixed_") -> list[str
 def session_for(task_id: str | int) -> str:
     """The session id of a task: ``fixed_<i>`` for an integer (or digit string), else the id itself."""
     text = str(task_id).strip()
-    return f"fixed_{text}" if text.isdigit() else text
+    return f"fixed_{text}" if urls.parse_index(text) is not None else text
 
 
 class WebShopEnvBase(Environment):
@@ -122,11 +122,11 @@ class WebShopEnvBase(Environment):
 
     def _check_reset(self, task_id: str | int) -> str:
         session = session_for(task_id)
-        if not session or "/" in session:
-            raise InvalidTaskError(f"invalid WebShop task id {task_id!r}")
+        if not session or "/" in session or len(session) > urls.MAX_SESSION_ID:
+            raise InvalidTaskError(f"invalid WebShop task id {str(task_id)[:80]!r}")
         if self.num_goals is not None and session.startswith("fixed_"):
-            index = session.removeprefix("fixed_")
-            if not index.isdigit() or int(index) >= self.num_goals:
+            index = urls.parse_index(session.removeprefix("fixed_"))
+            if index is None or index >= self.num_goals:
                 raise InvalidTaskError(f"unknown task {task_id!r}: tasks are fixed_0 .. fixed_{self.num_goals - 1}")
         return session
 

@@ -8,18 +8,27 @@ sessions/ASINs/sub-pages or non-numeric pages answer a 4xx page with a clear mes
 parsed by a strict literal parser instead of ``literal_eval``, option selection uses a small inline script instead of
 jQuery from a CDN, and ``fixed_<i>`` sessions are recognised on every route (their goal is fixed anyway).
 
+Hostile input is bounded: form bodies are read in chunks and refused past :data:`MAX_BODY` bytes, session ids past
+:data:`~.urls.MAX_SESSION_ID` characters, the session table keeps the :data:`MAX_SESSIONS` most recently used
+sessions (an evicted random session must be opened again; ``fixed_<i>`` ones come back by themselves), the server
+parses HTTP with h11, whose request line and headers are capped (uvicorn's httptools parser buffers a URL of any
+length), and a connection that has not sent a whole request head (or form body) within :data:`HEAD_TIMEOUT_S` is
+closed, so slow-loris clients hold no connection for long. Every malformed request gets a 4xx.
+
 Routing reads the raw request path, so a ``%2F`` inside a keyword stays in its segment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import random
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +47,14 @@ _SUB_TEMPLATES = {
     "Attributes": "attributes_page.html",
 }
 TEMPLATE_DIR = Path(__file__).with_name("templates")
+MAX_BODY = 65536
+"""Largest form body accepted (a search query); larger ones are refused while streaming, never buffered whole."""
+MAX_SESSIONS = 10_000
+"""Sessions kept (least recently used evicted): a flood of new ids cannot grow the server's memory without bound."""
+MAX_HEADER_BYTES = 16384
+"""Largest request line plus headers (h11's incomplete-event cap): longer requests are refused with a 4xx."""
+HEAD_TIMEOUT_S = 10.0
+"""Seconds a connection may take to send a request head (after connecting or after its last response) or a body."""
 
 Product = dict[str, Any]
 Goal = dict[str, Any]
@@ -80,8 +97,9 @@ class WebShopSite:
     reward: RewardFn
     show_attrs: bool = False
     rng: random.Random = field(default_factory=random.Random)
-    sessions: dict[str, Session] = field(default_factory=dict)
+    sessions: OrderedDict[str, Session] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    max_sessions: int = MAX_SESSIONS
 
     def __post_init__(self) -> None:
         self.by_asin: dict[str, Product] = {p["asin"]: p for p in self.products}
@@ -90,23 +108,28 @@ class WebShopSite:
     # -- sessions ---------------------------------------------------------------------------------------------
     def session(self, session_id: str, *, create: bool) -> Session:
         """The session's state; ``fixed_<i>`` sessions exist implicitly, others are created by the index route."""
+        if len(session_id) > urls.MAX_SESSION_ID:
+            raise WebShopError(400, f"session id longer than {urls.MAX_SESSION_ID} characters")
         with self.lock:
             found = self.sessions.get(session_id)
             if found is not None:
+                self.sessions.move_to_end(session_id)
                 return found
             if "fixed" in session_id:
-                index = session_id.split("_")[-1]
-                if not index.isdigit() or int(index) >= len(self.goals):
+                index = urls.parse_index(session_id.split("_")[-1])
+                if index is None or index >= len(self.goals):
                     raise WebShopError(
                         404,
                         f"unknown session {session_id!r}: fixed sessions are fixed_0 .. fixed_{len(self.goals) - 1}",
                     )
-                goal = self.goals[int(index)]
+                goal = self.goals[index]
             elif create:
                 goal = self.rng.choices(self.goals, self.weights)[0]
             else:
                 raise WebShopError(404, f"unknown session {session_id!r}: open /{session_id} first")
             session = self.sessions[session_id] = Session(goal)
+            while len(self.sessions) > self.max_sessions:
+                self.sessions.popitem(last=False)
             return session
 
     # -- catalogue --------------------------------------------------------------------------------------------
@@ -147,7 +170,9 @@ def create_app(site: WebShopSite) -> Any:
 
     def error_page(status: int, message: str) -> HTMLResponse:
         html = templates.get_template("error_page.html").render(status=status, message=message)
-        return HTMLResponse(html, status_code=status)
+        # after a refused body the client may still be sending it: close rather than read the rest
+        headers = {"connection": "close"} if status in (408, 413) else None
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     def index(session_id: str, form: dict[str, list[str]]) -> Response:
         session = site.session(session_id, create=True)
@@ -273,17 +298,30 @@ def create_app(site: WebShopSite) -> Any:
             "/item_sub_page/... and /done/...",
         )
 
-    async def endpoint(request: Request) -> Response:
-        form: dict[str, list[str]] = {}
-        if request.method == "POST":
-            body = await request.body()
-            if len(body) > 65536:
-                return error_page(413, "request body too large")
-            try:
-                form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-            except UnicodeDecodeError:
-                return error_page(400, "form data is not valid UTF-8")
+    async def read_form(request: Request) -> dict[str, list[str]]:
+        """The POSTed form, read chunk by chunk so that an oversized body is refused before it is buffered."""
+        if request.method != "POST":
+            return {}
+        declared = urls.parse_index(request.headers.get("content-length", "0"))
+        if declared is None or declared > MAX_BODY:
+            raise WebShopError(413, f"request body too large (at most {MAX_BODY} bytes)")
+        body = bytearray()
         try:
+            async with asyncio.timeout(HEAD_TIMEOUT_S):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        raise WebShopError(413, f"request body too large (at most {MAX_BODY} bytes)")
+        except TimeoutError:
+            raise WebShopError(408, f"the request body did not arrive within {HEAD_TIMEOUT_S:g} s") from None
+        try:
+            return parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise WebShopError(400, "form data is not valid UTF-8") from None
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            form = await read_form(request)
             parts = urls.split_path(request.scope.get("raw_path") or request.url.path.encode())
             return dispatch(parts, form)
         except urls.UrlValueError as err:
@@ -360,15 +398,63 @@ class RunningServer:
         self.stop()
 
 
+@functools.cache
+def bounded_h11_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request head: uvicorn itself waits for one forever."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class BoundedH11Protocol(H11Protocol):
+        head_timeout_s = HEAD_TIMEOUT_S
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_expired)
+
+        def _head_expired(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete  # no request being served
+            if waiting and not self.transport.is_closing():
+                self.transport.close()
+
+    return BoundedH11Protocol
+
+
+def uvicorn_config(site: WebShopSite, *, host: str, port: int) -> Any:
+    """The ``uvicorn.Config`` every WebShop server runs with: bounded h11 (see the module doc)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        create_app(site),
+        host=host,
+        port=port,
+        http=bounded_h11_protocol(),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+
+
 def start_server(site: WebShopSite, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> RunningServer:
     """Serve ``site`` from a daemon thread (port 0: a free one); returns once it accepts connections."""
     import uvicorn
 
     port = port or free_port(host)
-    config = uvicorn.Config(
-        create_app(site), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(site, host=host, port=port))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name=f"webshop-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

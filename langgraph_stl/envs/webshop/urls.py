@@ -14,6 +14,10 @@ from urllib.parse import quote, unquote
 
 MAX_SEGMENT = 4096
 """Longest keywords/options segment accepted (a search query or an options dict is far shorter)."""
+MAX_SESSION_ID = 128
+"""Longest session id accepted (the server keeps one small record per session; ids are short names)."""
+MAX_INDEX_DIGITS = 9
+"""Most digits of a page number or ``fixed_<i>`` index: far above any real one, far below ``int()``'s limit."""
 
 # Werkzeug 2.1's url_for leaves these unencoded; "/" is encoded too so that a value containing it stays one segment.
 _SAFE = "-._~$!'()*+,;:"
@@ -178,12 +182,23 @@ def parse_options(segment: str) -> dict[str, str]:
     return {name: value for name, value in items}
 
 
+def parse_index(text: str) -> int | None:
+    """``text`` as a non-negative integer of ASCII digits (at most :data:`MAX_INDEX_DIGITS`), else None.
+
+    ``str.isdigit()`` alone accepts ``'²'`` and 5000-digit strings, on which ``int()`` raises.
+    """
+    if 0 < len(text) <= MAX_INDEX_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def parse_page(segment: str) -> int:
     """A results page number: a positive integer."""
-    text = segment.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise UrlValueError(f"page must be a positive integer, got {segment!r}")
-    return int(text)
+    page = parse_index(segment.strip())
+    if page is None or page < 1:
+        shown = segment if len(segment) <= 40 else segment[:40] + "..."
+        raise UrlValueError(f"page must be a positive integer of at most {MAX_INDEX_DIGITS} digits, got {shown!r}")
+    return page
 
 
 def split_path(raw_path: bytes | str) -> list[str]:
