@@ -7,12 +7,16 @@ States and observations are those of :class:`~.http_env.WebShopHttpEnv` (same :f
 from the rendered DOM (``page.content()``), so both environments agree on the same episode.
 
 Every context refuses requests that leave the shop's origin (product images on external CDNs included), which keeps
-runs offline and confines navigation to the configured WebShop.
+runs offline and confines navigation to the configured WebShop. A page the shop answers with a 4xx is an invalid
+action, as in the HTTP environment (the page goes back to the state's page). Every browser call has a finite timeout
+(navigations, clicks and ``page.evaluate``, which Playwright itself would wait on forever); a timed-out step raises
+:class:`TimeoutError`, which fails the task as an HTTP timeout does, and its page is discarded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -32,6 +36,8 @@ T = TypeVar("T")
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--blink-settings=imagesEnabled=false")
+DEFAULT_TIMEOUT_MS = 30_000.0
+"""Default limit of one browser operation (a navigation, a click, reading the DOM)."""
 SCRIPT_FALLBACK_MS = 1500
 """How long an option click may take to navigate before its ``data-url`` is followed directly (the original's option
 script needs jQuery from a CDN, so offline it never fires)."""
@@ -94,9 +100,16 @@ class BrowserRunner:
             )
         return self._browser
 
-    async def new_page(self, origin: str, blocked: list[str] | None = None) -> Any:
-        """A page in a fresh context that can only reach ``origin``; refused navigations are appended to ``blocked``."""
+    async def new_page(
+        self, origin: str, blocked: list[str] | None = None, *, timeout_ms: float = DEFAULT_TIMEOUT_MS
+    ) -> Any:
+        """A page in a fresh context that can only reach ``origin``; refused navigations are appended to ``blocked``.
+
+        ``timeout_ms`` bounds each of the page's navigations and actions.
+        """
         context = await (await self.browser()).new_context(service_workers="block")
+        context.set_default_timeout(timeout_ms)
+        context.set_default_navigation_timeout(timeout_ms)
         off_origin = re.compile(rf"^(?!{re.escape(origin)}/|{re.escape(origin)}$)")
 
         async def refuse(route: Any) -> None:
@@ -140,9 +153,21 @@ async def restore(page: Any, url: str, attempts: int = 3) -> None:
             await page.wait_for_load_state("domcontentloaded")
 
 
-async def _navigate(page: Any, action: Awaitable[Any], timeout_ms: float) -> None:
-    async with page.expect_navigation(wait_until="domcontentloaded", timeout=timeout_ms):
+async def _navigate(page: Any, action: Awaitable[Any], timeout_ms: float) -> Any:
+    """Do ``action`` and wait for the navigation it starts; returns its response (None if it had none)."""
+    async with page.expect_navigation(wait_until="domcontentloaded", timeout=timeout_ms) as navigation:
         await action
+    return await navigation.value
+
+
+async def _check_status(page: Any, state: State, response: Any, path: str) -> None:
+    """Raise :class:`InvalidAction` (with the HTTP environment's message) if the shop answered a 4xx/5xx.
+
+    The page is first put back on the state's page, so the caller's page still shows ``state``.
+    """
+    if response is not None and response.status >= 400:
+        await restore(page, state["url"])
+        raise InvalidAction(f"Invalid action: the shop answered {response.status} for {path}")
 
 
 _CLICK = {"force": True}
@@ -170,14 +195,22 @@ async def perform(
     history = [*state["history"], action]
     if parsed.name == "search":
         episode.check_search(state, parsed.arg, search_anywhere=search_anywhere)
+        keywords = parsed.arg.lower().split(" ")
+        path = urls.search_results_path(state["session"], keywords, 1)
         if state["has_search_bar"]:
             await page.fill("#search_input", parsed.arg)
-            await _navigate(page, page.locator('.btn:text-is("Search")').first.click(**_CLICK), timeout_ms)
+            response = await _navigate(page, page.locator('.btn:text-is("Search")').first.click(**_CLICK), timeout_ms)
         else:  # search_anywhere from a page without a search bar: what the text env's server does
-            keywords = parsed.arg.lower().split(" ")
-            await page.goto(origin_of(page.url) + urls.search_results_path(state["session"], keywords, 1))
+            response = await page.goto(origin_of(page.url) + path)
+        await _check_status(page, state, response, path)
         return await read_state(
-            page, query=parsed.arg, history=history, option=None, mode=mode, instruction=state["instruction"]
+            page,
+            query=parsed.arg,
+            history=history,
+            option=None,
+            mode=mode,
+            instruction=state["instruction"],
+            timeout_ms=timeout_ms,
         )
     click = episode.resolve_click(state, parsed.arg)
     if click.kind == "option":
@@ -185,21 +218,28 @@ async def perform(
         label = page.locator(f'input[type="radio"][value={_css_string(click.target)}] + label').first
         try:
             if await label.count():
-                await _navigate(page, label.click(**_CLICK), SCRIPT_FALLBACK_MS)
+                response = await _navigate(page, label.click(**_CLICK), SCRIPT_FALLBACK_MS)
             else:
-                await _navigate(page, radio.dispatch_event("click"), SCRIPT_FALLBACK_MS)
+                response = await _navigate(page, radio.dispatch_event("click"), SCRIPT_FALLBACK_MS)
         except PlaywrightTimeout:  # the page's option script did not navigate: follow its data-url as it would
             data_url = await radio.get_attribute("data-url")
             if not data_url:
                 raise InvalidAction(f"Invalid action: option {click.target!r} did not lead anywhere") from None
-            await page.goto(origin_of(page.url) + data_url if data_url.startswith("/") else data_url)
+            response = await page.goto(origin_of(page.url) + data_url if data_url.startswith("/") else data_url)
     else:
         selector = ".product-link" if click.kind == "product" else ".btn"
         element = page.locator(f"{selector}:text-is({_css_string(click.target)})").first
-        await _navigate(page, element.click(**_CLICK), timeout_ms)
+        response = await _navigate(page, element.click(**_CLICK), timeout_ms)
+    await _check_status(page, state, response, click.path)
     option = click.target if click.kind == "option" else None
     return await read_state(
-        page, query=state["query"], history=history, option=option, mode=mode, instruction=state["instruction"]
+        page,
+        query=state["query"],
+        history=history,
+        option=option,
+        mode=mode,
+        instruction=state["instruction"],
+        timeout_ms=timeout_ms,
     )
 
 
@@ -211,13 +251,18 @@ async def read_state(
     option: str | None,
     mode: ObservationMode,
     instruction: str = "",
+    timeout_ms: float = DEFAULT_TIMEOUT_MS,
 ) -> State:
     """The state of what ``page`` shows now, from its rendered DOM.
 
     ``outerHTML`` rather than ``page.content()``: the same elements and text (only the doctype is missing, which no
-    observation uses) in a tenth of the time.
+    observation uses) in a tenth of the time. ``page.evaluate`` has no timeout of its own (a page whose script never
+    yields would hold it forever): :class:`TimeoutError` after ``timeout_ms``.
     """
-    html = await page.evaluate("document.documentElement.outerHTML")
+    try:
+        html = await asyncio.wait_for(page.evaluate("document.documentElement.outerHTML"), timeout_ms / 1000)
+    except TimeoutError:
+        raise TimeoutError(f"reading the page {page.url} took longer than {timeout_ms / 1000:g} s") from None
     return episode.make_state(
         page.url, html, mode=mode, query=query, history=history, clicked_option=option, instruction=instruction
     )
@@ -294,7 +339,7 @@ class WebShopBrowserEnv(WebShopEnvBase):
                     return pool.idle.pop(0)
                 await pool.available.wait()
         try:
-            return await self.runner.new_page(origin_of(self.base_url)), ""
+            return await self.runner.new_page(origin_of(self.base_url), timeout_ms=self.timeout_ms), ""
         except BaseException:
             async with pool.available:
                 pool.size -= 1
@@ -307,8 +352,19 @@ class WebShopBrowserEnv(WebShopEnvBase):
             self._pool.idle.append((page, url))
             self._pool.available.notify()
 
+    async def _discard(self, page: Any) -> None:
+        """Close a page that timed out (its renderer may still be busy) and free its slot for a fresh one."""
+        assert self._pool is not None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(page.context.close(), self.timeout_ms / 1000)
+        async with self._pool.available:
+            self._pool.size -= 1
+            self._pool.available.notify()
+
     # -- protocol ---------------------------------------------------------------------------------------------
     async def _reset(self, session: str) -> State:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
         page, _shown = await self._acquire(None)
         url = ""
         try:
@@ -316,14 +372,22 @@ class WebShopBrowserEnv(WebShopEnvBase):
             if response is None or response.status >= 400:
                 status = response.status if response is not None else "no response"
                 raise InvalidTaskError(f"unknown WebShop task {session!r}: the shop answered {status}")
-            state = await read_state(page, query=None, history=[], option=None, mode=self.observation_mode)
+            state = await read_state(
+                page, query=None, history=[], option=None, mode=self.observation_mode, timeout_ms=self.timeout_ms
+            )
             url = state["url"]
-            return state
-        finally:
+        except (TimeoutError, PlaywrightTimeout) as err:
+            await self._discard(page)
+            raise TimeoutError(f"the WebShop at {self.base_url} did not answer in time: {err}") from None
+        except BaseException:
             await self._release(page, url)
+            raise
+        await self._release(page, url)
+        return state
 
     async def _step(self, state: State, action: str) -> StepResult:
         from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         page, shown = await self._acquire(state["url"])
         url = shown
@@ -341,14 +405,20 @@ class WebShopBrowserEnv(WebShopEnvBase):
                 timeout_ms=self.timeout_ms,
             )
             url = new["url"]
-            return StepResult(new)
+            result = StepResult(new)
         except InvalidAction as err:
-            return StepResult(state, valid=False, message=str(err))
+            result = StepResult(state, valid=False, message=str(err))
+        except (TimeoutError, PlaywrightTimeout) as err:
+            await self._discard(page)
+            raise TimeoutError(f"the WebShop at {self.base_url} did not answer {action!r} in time: {err}") from None
         except PlaywrightError as err:
             url = ""  # the page may be anywhere now: restore it next time
-            return StepResult(state, valid=False, message=f"Invalid action: the browser failed: {err}")
-        finally:
-            await self._release(page, url)
+            result = StepResult(state, valid=False, message=f"Invalid action: the browser failed: {err}")
+        except BaseException:
+            await self._release(page, "")
+            raise
+        await self._release(page, url)
+        return result
 
     async def areset(self, task_id: str) -> State:
         return await self.runner.arun(self._reset(self._check_reset(task_id)))

@@ -14,6 +14,8 @@ from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepRe
 from langgraph_stl.envs.webshop import episode, urls
 from langgraph_stl.envs.webshop.episode import InvalidAction, ObservationMode
 
+MAX_REDIRECTS = 5
+"""Redirects followed per request (the shop itself uses one: the search form's POST to the results page)."""
 SPLITS = {"test": (0, 500), "dev": (500, 1500), "train": (1500, None)}
 """WebShop's goal split convention (``baseline_models/env.py``): test [0, 500), dev [500, 1500), train [1500, n)."""
 
@@ -165,11 +167,25 @@ class WebShopHttpEnv(WebShopEnvBase):
             num_goals=num_goals,
             search_anywhere=search_anywhere,
         )
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=True)
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self._origin = httpx.URL(self.base_url).copy_with(path="/", query=None, fragment=None)
 
     def _get(self, path: str) -> tuple[str, str]:
-        """``(final url, html)`` of ``path``; raises :class:`InvalidAction` for an error page."""
+        """``(final url, html)`` of ``path``; raises :class:`InvalidAction` for an error page.
+
+        Redirects are followed only within the shop's origin (as the browser environment's origin fence does): an
+        observation never comes from another site.
+        """
         response = self._client.get(path)
+        for _ in range(MAX_REDIRECTS):
+            if not response.has_redirect_location:
+                break
+            target = response.url.join(response.headers["location"])
+            if target.copy_with(path="/", query=None, fragment=None) != self._origin:
+                raise InvalidAction(f"Invalid action: the shop redirected {path} off its origin (to {target})")
+            response = self._client.get(target)
+        if response.has_redirect_location:
+            raise InvalidAction(f"Invalid action: more than {MAX_REDIRECTS} redirects from {path}")
         if response.status_code >= 400:
             raise InvalidAction(f"Invalid action: the shop answered {response.status_code} for {path}")
         return str(response.url), response.text
