@@ -68,6 +68,36 @@ def test_http_and_browser_agree_on_whole_episodes(
     assert http.true_reward(h) == browser.true_reward(b)
 
 
+def test_http_and_browser_agree_on_bad_actions(envs: tuple[WebShopHttpEnv, WebShopBrowserEnv]) -> None:
+    """Bad actions included (a search the shop answers with a 400 among them): same validity, message and state."""
+    http, browser = envs
+    too_long = "a b " * 1100  # its keywords segment passes the server's cap: a 4xx page
+    actions = [
+        f"search[{too_long}]",
+        "click[nope]",
+        "jump[x]",
+        "click[< Prev]",
+        "search[desk lamp]",
+        "search[again]",
+        "click[< Prev]",
+        "click[Next >]",
+        "click[< Prev]",
+        "click[Back to Search]",
+        f"search[{too_long}]",
+        "search[scented candle]",
+    ]
+    h, b = http.reset("fixed_4"), browser.reset("fixed_4")
+    verdicts = []
+    for action in actions:
+        rh, rb = http.step(h, action), browser.step(b, action)
+        assert (rh.valid, rh.message) == (rb.valid, rb.message), action
+        assert {k: rh.state[k] for k in COMPARED} == {k: rb.state[k] for k in COMPARED}, action
+        verdicts.append(rh.valid)
+        h, b = rh.state, rb.state
+    assert verdicts == [False, False, False, False, True, False, False, True, True, True, False, True]
+    assert "answered 400" in http.step(http.reset("fixed_4"), f"search[{too_long}]").message
+
+
 def test_option_clicks_check_the_radio_in_the_rendered_page(
     envs: tuple[WebShopHttpEnv, WebShopBrowserEnv], site: WebShopSite
 ) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import itertools
 import os
 import random
 import socket
@@ -104,6 +105,8 @@ class WebShopSite:
     def __post_init__(self) -> None:
         self.by_asin: dict[str, Product] = {p["asin"]: p for p in self.products}
         self.weights = [float(g.get("weight", 1.0)) for g in self.goals]
+        # random.choices(weights=) accumulates them on every call (O(goals)); the same draws from the sums once
+        self._cum_weights = list(itertools.accumulate(self.weights))
 
     # -- sessions ---------------------------------------------------------------------------------------------
     def session(self, session_id: str, *, create: bool) -> Session:
@@ -124,7 +127,7 @@ class WebShopSite:
                     )
                 goal = self.goals[index]
             elif create:
-                goal = self.rng.choices(self.goals, self.weights)[0]
+                goal = self.rng.choices(self.goals, cum_weights=self._cum_weights)[0]
             else:
                 raise WebShopError(404, f"unknown session {session_id!r}: open /{session_id} first")
             session = self.sessions[session_id] = Session(goal)
