@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,64 @@ def test_collection_cuts_a_torn_done_line_and_refuses_a_foreign_dataset(tmp_path
     with pytest.raises(DatasetError, match="nothing was changed"):
         collect(TreeEnv(branching=2, depth=3), EnumeratePolicy(), _value(), ["t0"], foreign, _config())
     assert foreign.read_text() == '{"note": "keep me"}\n'
+
+
+# ------------------------------------------------------------------------------------------- task data fingerprints
+
+
+def test_game24_task_data_names_its_puzzle_source(tmp_path: Path) -> None:
+    from langgraph_stl.envs.game24 import CSV_RELPATH, Game24Env
+
+    csv = tmp_path / "data" / CSV_RELPATH
+    csv.parent.mkdir(parents=True)
+    csv.write_text("Rank,Puzzles\n1,1 1 4 6\n2,1 1 11 11\n")
+    from_csv = Game24Env(tmp_path / "data").task_data()
+    with pytest.warns(UserWarning, match="not found"):
+        generated = Game24Env(tmp_path / "empty").task_data()
+    assert from_csv["source"] == "24.csv" and generated["source"] == "generated"
+    assert from_csv["fingerprint"] != generated["fingerprint"]
+    csv.write_text("Rank,Puzzles\n1,1 1 4 6\n2,1 1 11 12\n")  # one puzzle changed, same ids
+    assert Game24Env(tmp_path / "data").task_data()["fingerprint"] != from_csv["fingerprint"]
+
+
+def test_eval_resume_over_other_puzzles_is_refused(tmp_path: Path) -> None:
+    """The issue's case: without 24.csv the same task ids name generated puzzles; a resume must not mix them."""
+    from langgraph_stl.envs.game24 import CSV_RELPATH
+
+    csv = tmp_path / "data" / CSV_RELPATH
+    csv.parent.mkdir(parents=True)
+    csv.write_text("Rank,Puzzles\n1,4 6 1 1\n2,1 1 11 11\n3,2 3 4 5\n")
+    out = tmp_path / "g24.jsonl"
+    args = eval_args(out, "--split", "train", "--rollouts", "1", "--value-samples", "1", "--width", "2")
+
+    def run(data: Path, tasks: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "STL_DATA_DIR": str(data)}
+        cmd = [sys.executable, "-m", "langgraph_stl", *args, "--tasks", tasks]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+
+    first = run(tmp_path / "data", "0")
+    assert first.returncode == 0, first.stderr
+    header = load_results(out).header
+    assert header is not None and header.config["task_data"]["source"] == "24.csv"
+    before = out.read_bytes()
+    moved = run(tmp_path / "empty", "0-1")
+    assert moved.returncode == 2 and "Traceback" not in moved.stderr
+    assert "its tasks came from 24.csv (sha256:" in moved.stderr and "now come from generated" in moved.stderr
+    assert out.read_bytes() == before
+
+
+def test_improve_resume_over_other_task_data_is_refused(tmp_path: Path, tiny_base: Path) -> None:
+    from langgraph_stl.training.improve import RunConfigMismatchError, StlRun
+    from tests.test_training_improve import _config
+
+    config = _config(tmp_path / "run", tiny_base)
+    with StlRun(config) as run:
+        recorded = run.env.task_data()
+        assert run.manifest.data["task_data"] == recorded
+        run.manifest.mark("iter0.eval")
+    manifest = tmp_path / "run" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["task_data"] = {"source": "elsewhere", "fingerprint": "sha256:0"}
+    manifest.write_text(json.dumps(data))
+    with StlRun(config) as run, pytest.raises(RunConfigMismatchError, match="its tasks came from elsewhere"):
+        run.env  # noqa: B018 - building the environment checks its task data

@@ -139,6 +139,7 @@ def evaluate(
     try:
         table = PriceTable.load(prices)
         environment = make_env(env, webshop_url=webshop_url, webshop_goals=webshop_goals)
+        config["task_data"] = environment.task_data()  # a resume over other tasks behind the same ids is refused
     except (
         ValueError,
         OSError,

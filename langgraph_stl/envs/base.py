@@ -15,6 +15,8 @@ the async ones.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -22,6 +24,23 @@ from typing import Any, TypeAlias
 JSON: TypeAlias = dict[str, Any] | list[Any] | str | int | float | bool | None
 State: TypeAlias = dict[str, Any]
 """An environment state: a JSON-native dict."""
+
+
+def fingerprint(data: Any) -> str:
+    """A short content hash of JSON-able task data (``sha256:`` and 16 hex digits)."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def task_data_change(recorded: Any, current: dict[str, str]) -> str | None:
+    """Why a run that recorded ``recorded`` (see :meth:`Environment.task_data`) must not go on over ``current``."""
+    if recorded == current:
+        return None
+    now = f"{current['source']} ({current['fingerprint']})"
+    if not isinstance(recorded, dict):
+        return f"it records no task data, so the tasks it ran cannot be checked against today's {now}"
+    before = f"{recorded.get('source')} ({recorded.get('fingerprint')})"
+    return f"its tasks came from {before} but now come from {now}: the same task ids would name other tasks"
 
 
 class InvalidTaskError(ValueError):
@@ -77,6 +96,22 @@ class Environment(ABC):
     def instruction(self, state: State) -> str:
         """The task description shown to models (defaults to the observation of the state)."""
         return self.observation(state)
+
+    def task_data(self) -> dict[str, str]:
+        """Where the tasks come from (``source``) and a ``fingerprint`` of them.
+
+        ``stl eval`` records it in its run header and ``stl improve`` in its manifest, and a resume over other task
+        data is refused: the same task ids must never silently name other tasks in one file. The default hashes
+        the task ids of each split, which catches changed splits but not changed tasks behind the same ids;
+        environments that load task data override it (Game of 24 hashes its puzzles, WebShop its goals).
+        """
+        splits = {}
+        for split in ("train", "dev", "test"):
+            try:
+                splits[split] = self.task_ids(split)
+            except (NotImplementedError, ValueError):
+                continue
+        return {"source": f"{type(self).__module__}.{type(self).__qualname__}", "fingerprint": fingerprint(splits)}
 
     async def areset(self, task_id: str) -> State:
         return await asyncio.to_thread(self.reset, task_id)

@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult
+from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult, fingerprint
 from langgraph_stl.paths import data_dir as resolve_data_dir
 
 __all__ = [
@@ -441,6 +441,10 @@ class Game24Env(Environment):
             )
 
     # ----------------------------------------------------------------------------------------------- tasks
+
+    def task_data(self) -> dict[str, str]:
+        """``24.csv`` or ``generated``, and a hash of the puzzles in row order (what the task ids index)."""
+        return {"source": self.source, "fingerprint": fingerprint(self.puzzles)}
 
     def task_ids(self, split: str = "test") -> list[str]:
         """Row ids of ``split``: ``test`` = rows 900–999 (ToT), ``dev`` = 800–899, ``train`` = 0–799 and 1000–1361,

@@ -27,6 +27,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from langgraph_stl.durable import append_line, exclusive, repair_tail
+from langgraph_stl.envs.base import task_data_change
 from langgraph_stl.evaluation.prices import PriceTable
 from langgraph_stl.evaluation.results import (
     ResultsFormatError,
@@ -122,6 +123,10 @@ def prepare_output(out: Path, header: RunHeader, *, retry_failed: bool = False) 
     old = existing.header
     if old is None:
         raise ResumeError(f"{out} exists and is not an `stl eval` output (it has no run header); choose another --out")
+    if "task_data" in header.config:
+        change = task_data_change(old.config.get("task_data"), header.config["task_data"])
+        if change:
+            raise ResumeError(f"{out} cannot be resumed: {change}; restore that data or choose another --out")
     diffs = sorted(
         k
         for k in (set(header.config) | set(old.config)) - _NOT_IDENTITY

@@ -29,7 +29,7 @@ from typing import Any
 
 from langgraph_stl.durable import append_line, exclusive, repair_tail
 from langgraph_stl.envs import make_env
-from langgraph_stl.envs.base import Environment
+from langgraph_stl.envs.base import Environment, task_data_change
 from langgraph_stl.evaluation.results import ResultsFormatError, recognise_output
 from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.value import ValueMode
@@ -143,6 +143,19 @@ class Manifest:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+    def check_task_data(self, current: dict[str, str]) -> None:
+        """Record the environment's task data on first use; refuse a resume over other task data."""
+        recorded = self.data.get("task_data")
+        if recorded is None and not self.data["steps"]:
+            self.data["task_data"] = current
+            self.save()
+            return
+        change = task_data_change(recorded, current)
+        if change:
+            raise RunConfigMismatchError(
+                f"{self.path.parent} cannot be resumed: {change}; restore that data or use a new --out"
+            )
 
     def done(self, step: str) -> bool:
         return bool(self.data["steps"].get(step, {}).get("done"))
@@ -292,8 +305,15 @@ class StlRun:
 
     @property
     def env(self) -> Environment:
+        """The environment, built on first use; its task data must be what the run started with."""
         if self._env is None:
-            self._env = make_env(self.config.env)
+            env = make_env(self.config.env)
+            try:
+                self.manifest.check_task_data(env.task_data())
+            except BaseException:
+                env.close()
+                raise
+            self._env = env
         return self._env
 
     def close(self) -> None:

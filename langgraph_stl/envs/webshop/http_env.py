@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult
+from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult, fingerprint
 from langgraph_stl.envs.webshop import episode, urls
 from langgraph_stl.envs.webshop.episode import InvalidAction, ObservationMode
 
@@ -91,6 +91,12 @@ class WebShopEnvBase(Environment):
     def instruction(self, state: State) -> str:
         """The goal's instruction text as the page shows it."""
         return str(state["instruction"])
+
+    def task_data(self) -> dict[str, str]:
+        """The embedded shop's goals (texts, attributes, options, prices), or a remote shop's URL and goal count."""
+        if self._server is not None:
+            return {"source": "embedded", "fingerprint": fingerprint(self._server.site.goals)}
+        return {"source": self.base_url, "fingerprint": fingerprint({"num_goals": self.num_goals})}
 
     def task_ids(self, split: str = "test") -> list[str]:
         if self.num_goals is None:
