@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from langgraph_stl.envs.webshop.reward import get_reward
     from langgraph_stl.envs.webshop.search_engine import SearchEngine, load_search_engine
     from langgraph_stl.envs.webshop.server import load_site, serving, start_server
-    from langgraph_stl.envs.webshop.tools import WebShopToolkit
+    from langgraph_stl.envs.webshop.tools import WebShopHttpToolkit, WebShopToolkit
 
 _EXPORTS: dict[str, str] = {
     "GoalKind": "catalog",
@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "WebShopHttpEnv": "http_env",
     "WebShopBrowserEnv": "browser_env",
     "WebShopToolkit": "tools",
+    "WebShopHttpToolkit": "tools",
 }
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "WebShopData",
     "WebShopDataError",
     "WebShopHttpEnv",
+    "WebShopHttpToolkit",
     "WebShopToolkit",
     "document_contents",
     "get_reward",
