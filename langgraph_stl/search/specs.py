@@ -6,6 +6,10 @@ Value specs: a chat-model spec (base prompts) or ``stl:<chat-model spec>`` (fine
 ``py:<module>:<attr>``: a zero-argument callable returning a chat model or any chat-model Runnable (``with_retry``,
 ``with_fallbacks``...), or a ready policy/value model: the hook for models that have no spec (tests use it for
 scripted fakes).
+
+Spec-built models get a reply budget per role (``max_tokens``): :data:`POLICY_MAX_TOKENS` for policies,
+:data:`VALUE_MAX_TOKENS` for base value models, :data:`STL_VALUE_MAX_TOKENS` for fine-tuned ones; a model you
+build yourself keeps its own settings.
 """
 
 from __future__ import annotations
@@ -19,13 +23,24 @@ from langchain_core.runnables import Runnable
 from langgraph_stl.search.policy import EnumeratePolicy, LLMPolicy, Policy
 from langgraph_stl.search.value import ValueMode, ValueModel
 
-_CACHE: dict[tuple[str, float | None], Any] = {}
+POLICY_MAX_TOKENS = 160
+"""Reply budget of a spec-built policy model: a one-sentence rationale plus one action (WebShop), or eight
+Game-of-24 step lines (about 20 tokens each with digit-wise tokenizers). A small model that rambles stops here."""
+VALUE_MAX_TOKENS = 192
+"""Reply budget of a spec-built base (V0) value model: a short reflection and the score line, or one
+[SUCCESS]/[FAILURE] line per requirement for a terminal judgement."""
+STL_VALUE_MAX_TOKENS = 1536
+"""Reply budget of a spec-built fine-tuned (``stl:``) value model in ``generate`` mode: it writes the simulated
+best next action and the whole successor observation (a WebShop item page is several hundred tokens) before its
+score."""
+
+_CACHE: dict[tuple[str, float | None, int | None], Any] = {}
 _LOCK = threading.Lock()
 
 
-def _load_model(spec: str, temperature: float | None) -> Any:
-    """A chat model (or any object a ``py:`` factory returns), cached per spec and temperature."""
-    key = (spec, temperature)
+def _load_model(spec: str, temperature: float | None, max_tokens: int | None = None) -> Any:
+    """A chat model (or any object a ``py:`` factory returns), cached per spec, temperature and reply budget."""
+    key = (spec, temperature, max_tokens)
     with _LOCK:
         if _usable(_CACHE.get(key)):
             return _CACHE[key]
@@ -38,11 +53,19 @@ def _load_model(spec: str, temperature: float | None) -> Any:
         from langgraph_stl.models import load_chat_model
 
         kwargs: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
         model = load_chat_model(spec, **kwargs)
     with _LOCK:
         if not _usable(_CACHE.get(key)):
             _CACHE[key] = model
         return _CACHE[key]
+
+
+def _budget(max_tokens: int | None, default: int) -> int:
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    return default if max_tokens is None else max_tokens
 
 
 def _usable(model: Any) -> bool:
@@ -51,13 +74,14 @@ def _usable(model: Any) -> bool:
     return model is not None and (server is None or bool(server.usable))
 
 
-def make_policy(spec: str, *, temperature: float | None = None) -> Policy:
-    """A policy from its spec (see module doc)."""
+def make_policy(spec: str, *, temperature: float | None = None, max_tokens: int | None = None) -> Policy:
+    """A policy from its spec (see module doc); a model spec's replies are capped at ``max_tokens`` (default
+    :data:`POLICY_MAX_TOKENS`)."""
     if spec == "enumerate":
         return EnumeratePolicy()
     if spec == "enumerate:shuffle":
         return EnumeratePolicy(shuffle=True)
-    model = _load_model(spec, temperature)
+    model = _load_model(spec, temperature, _budget(max_tokens, POLICY_MAX_TOKENS))
     if hasattr(model, "propose"):
         return model  # type: ignore[no-any-return]
     if isinstance(model, Runnable):
@@ -65,12 +89,16 @@ def make_policy(spec: str, *, temperature: float | None = None) -> Policy:
     raise TypeError(f"policy spec {spec!r} gave {type(model).__name__}, neither a chat model nor a policy")
 
 
-def make_value(spec: str, *, temperature: float | None = None, mode: ValueMode = "generate") -> ValueModel:
-    """A value model from its spec; ``stl:`` selects the fine-tuned prompt format."""
+def make_value(
+    spec: str, *, temperature: float | None = None, mode: ValueMode = "generate", max_tokens: int | None = None
+) -> ValueModel:
+    """A value model from its spec; ``stl:`` selects the fine-tuned prompt format. A model spec's replies are
+    capped at ``max_tokens`` (default :data:`VALUE_MAX_TOKENS`, :data:`STL_VALUE_MAX_TOKENS` for ``stl:``)."""
     style = "base"
     if spec.startswith("stl:"):
         style, spec = "stl", spec[4:]
-    model = _load_model(spec, temperature)
+    default = STL_VALUE_MAX_TOKENS if style == "stl" else VALUE_MAX_TOKENS
+    model = _load_model(spec, temperature, _budget(max_tokens, default))
     if isinstance(model, ValueModel):
         return model
     if not isinstance(model, Runnable):
