@@ -1,7 +1,7 @@
 """Optional dependencies: a missing one is reported with the extra that installs it.
 
 The core install (``pip install langgraph-stl``) only carries LangGraph, LangChain and the OpenAI client. Local
-models, training, WebShop, the browser and plots live in extras; :func:`require` imports a module of one of them or
+models, training, WebShop, the browser, plots and Ray live in extras; :func:`require` imports a module of one of them or
 raises :class:`MissingExtraError` naming the extra, and :func:`missing_extra` turns a ``ModuleNotFoundError``
 raised deeper down (for instance inside transformers) into the same message. The CLI applies the latter to every
 command.
@@ -32,6 +32,7 @@ EXTRA_OF: dict[str, str] = {
     "spacy": "prepare",
     "playwright": "browser",
     "matplotlib": "plots",
+    "ray": "distributed",
 }
 """Top-level module -> the ``langgraph-stl[...]`` extra that installs it (mirrors pyproject.toml; a test checks)."""
 

@@ -11,7 +11,8 @@ from tests.conftest import REPO
 def test_import_is_light() -> None:
     code = (
         "import sys, langgraph_stl, langgraph_stl.envs, langgraph_stl.cli, langgraph_stl.models\n"
-        "heavy = {'torch', 'transformers', 'trl', 'peft', 'playwright', 'xllamacpp'} & set(sys.modules)\n"
+        "import langgraph_stl.execution, langgraph_stl.execution.ray_executor\n"
+        "heavy = {'torch', 'transformers', 'trl', 'peft', 'playwright', 'xllamacpp', 'ray'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -74,7 +74,7 @@ def test_iteration_registers_model_and_resumes_after_a_crash(tiny_base: Path, tm
     done_at = {s: manifest["steps"][s]["at"] for s in ("iter1.collect", "iter1.train")}
     data_lines = (out / "iter_1" / "data.jsonl").read_text().count("\n")
     assert data_lines > 0
-    assert (out / "iter_1" / "eval.jsonl").read_text().count("\n") == 1  # the first task's result survived
+    assert (out / "iter_1" / "eval.jsonl").read_text().count("\n") == 2  # header + the first task's result survived
 
     events: list[tuple[str, str]] = []
     final = run_improve(config, hook=lambda step, e: events.append((step, e["event"])))
@@ -82,7 +82,7 @@ def test_iteration_registers_model_and_resumes_after_a_crash(tiny_base: Path, tm
     assert {s: steps[s]["at"] for s in done_at} == done_at  # not redone
     assert (out / "iter_1" / "data.jsonl").read_text().count("\n") == data_lines
     assert ("iter1.eval", "task_skipped") in events and events.count(("iter1.eval", "task_done")) == 1
-    assert (out / "iter_1" / "eval.jsonl").read_text().count("\n") == 2
+    assert (out / "iter_1" / "eval.jsonl").read_text().count("\n") == 3
 
     v1 = final.model(1)
     assert v1["adapter"] == str(out / "iter_1" / "model") and v1["base"] == str(tiny_base)

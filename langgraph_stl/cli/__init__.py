@@ -27,6 +27,7 @@ _MODULES = (
     "train",
     "improve",
     "evaluate",
+    "execution",
     "demo",
 )
 

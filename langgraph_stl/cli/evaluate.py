@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from langgraph_stl.cli._options import RequestTimeout, apply_request_timeout
+from langgraph_stl.cli.execution import (
+    ExecutorOpt,
+    MaxAttemptsOpt,
+    RayAddressOpt,
+    TaskTimeoutOpt,
+    WorkerCpusOpt,
+    WorkerGpusOpt,
+    WorkersOpt,
+    execution_options,
+    interruptible,
+)
 
 
 def report(
@@ -81,7 +92,7 @@ def evaluate(
     algorithm: Annotated[
         str, typer.Option(help="Search: greedy, bfs, mcts, or rule (WebShop's baseline: buy the first result).")
     ] = "greedy",
-    concurrency: Annotated[int, typer.Option(help="Tasks searched at the same time.")] = 2,
+    concurrency: Annotated[int, typer.Option(help="Tasks searched at the same time (per worker).")] = 2,
     rollouts: Annotated[int, typer.Option(help="Independent rollouts per task (greedy pass@n).")] = 3,
     width: Annotated[int, typer.Option(help="Proposals per expansion.")] = 5,
     depth: Annotated[int, typer.Option(help="Maximum actions per trajectory.")] = 5,
@@ -101,10 +112,16 @@ def evaluate(
         int, typer.Option(help="Re-asks after an unusable policy reply (failed model calls: the graph's retry policy).")
     ] = 3,
     prices: Annotated[Path | None, typer.Option(help="JSON/TOML price table (default: the reference's).")] = None,
-    task_timeout: Annotated[float | None, typer.Option(help="Seconds before a task is recorded as failed.")] = None,
+    task_timeout: TaskTimeoutOpt = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun tasks that failed in an earlier run of this file.")] = False,
     label: Annotated[str | None, typer.Option(help="Name of the run in reports.")] = None,
     request_timeout: RequestTimeout = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = "local",
+    workers: WorkersOpt = 1,
+    max_attempts: MaxAttemptsOpt = 3,
+    worker_cpus: WorkerCpusOpt = 1.0,
+    worker_gpus: WorkerGpusOpt = 0.0,
 ) -> None:
     """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
     apply_request_timeout(request_timeout)
@@ -115,11 +132,21 @@ def evaluate(
     from langgraph_stl.evaluation.prices import PriceTable
     from langgraph_stl.evaluation.report import build_report
     from langgraph_stl.evaluation.run import run_eval, select_tasks
-    from langgraph_stl.evaluation.search_task import make_rule_task, make_search_task
+    from langgraph_stl.execution import WorkSpec, make_executor
 
     if algorithm != "rule" and not (policy and value):
         typer.echo("error: --policy and --value are required (except with --algorithm rule)", err=True)
         raise typer.Exit(2)
+    execution = execution_options(
+        executor=executor,
+        ray_address=ray_address,
+        workers=workers,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        task_timeout=task_timeout,
+        worker_cpus=worker_cpus,
+        worker_gpus=worker_gpus,
+    )
 
     context = {
         "n_rollouts": rollouts,
@@ -136,9 +163,12 @@ def evaluate(
     config = {"env": env, "split": split, "policy": policy, "value": value, "algorithm": algorithm, "search": context}
     if label:
         config["label"] = label
+    env_kwargs: dict[str, Any] = {
+        k: v for k, v in (("webshop_url", webshop_url), ("webshop_goals", webshop_goals)) if v
+    }
     try:
         table = PriceTable.load(prices)
-        environment = make_env(env, webshop_url=webshop_url, webshop_goals=webshop_goals)
+        environment = make_env(env, **env_kwargs)
         config["task_data"] = environment.task_data()  # a resume over other tasks behind the same ids is refused
     except (
         ValueError,
@@ -150,26 +180,25 @@ def evaluate(
         raise typer.Exit(2) from None
     try:
         ids = select_tasks(environment.task_ids(split), tasks, limit)
+        options = {"policy": policy, "value": value, "algorithm": algorithm, "context": context}
+        work = WorkSpec("search", env, env_kwargs, options=options)
         try:
-            run_task = (
-                make_rule_task(environment)
-                if algorithm == "rule"
-                else make_search_task(environment, policy=policy, value=value, algorithm=algorithm, context=context)
-            )
+            run_on = make_executor(work, execution, env=None if execution.executor == "ray" else environment)
         except (ImportError, AttributeError, RuntimeError) as exc:  # a py: spec naming nothing, a server that died
             raise ValueError(f"cannot build the models: {type(exc).__name__}: {exc}") from None
-        outcome = asyncio.run(
-            run_eval(
-                ids,
-                run_task,
-                out,
-                config=config,
-                concurrency=concurrency,
-                prices=table,
-                retry_failed=retry_failed,
-                task_timeout_s=task_timeout,
+        with interruptible(out):
+            outcome = asyncio.run(
+                run_eval(
+                    ids,
+                    run_on,
+                    out,
+                    config=config,
+                    max_attempts=execution.max_attempts,
+                    prices=table,
+                    retry_failed=retry_failed,
+                    task_timeout_s=execution.task_timeout_s,
+                )
             )
-        )
     except (ValueError, TypeError, OSError, OutputLockedError) as exc:  # bad options, a foreign or busy --out
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

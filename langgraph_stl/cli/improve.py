@@ -12,6 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from langgraph_stl.cli._options import RequestTimeout, apply_request_timeout
+from langgraph_stl.cli.execution import (
+    ExecutorOpt,
+    MaxAttemptsOpt,
+    RayAddressOpt,
+    TaskTimeoutOpt,
+    WorkerCpusOpt,
+    WorkerGpusOpt,
+    WorkersOpt,
+    execution_options,
+    interruptible,
+)
 
 console = Console(soft_wrap=True)
 
@@ -100,6 +111,14 @@ def improve_command(
     max_length: Annotated[int, typer.Option(help="Training sequence cap in tokens.")] = 4096,
     loss: Annotated[str, typer.Option(help="'completion' or 'full'.")] = "completion",
     request_timeout: RequestTimeout = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = "local",
+    workers: WorkersOpt = 1,
+    concurrency: Annotated[int, typer.Option(help="Collection/evaluation tasks at once per worker.")] = 1,
+    max_attempts: MaxAttemptsOpt = 3,
+    task_timeout: TaskTimeoutOpt = None,
+    worker_cpus: WorkerCpusOpt = 1.0,
+    worker_gpus: WorkerGpusOpt = 0.0,
 ) -> None:
     """Self-Taught Lookahead: improve the value model K times and evaluate each iteration."""
     apply_request_timeout(request_timeout)
@@ -107,6 +126,17 @@ def improve_command(
     from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve, summary_rows
     from langgraph_stl.training.sft import UnknownBaseError
 
+    execution = execution_options(
+        executor=executor,
+        ray_address=ray_address,
+        workers=workers,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        task_timeout=task_timeout,
+        worker_cpus=worker_cpus,
+        worker_gpus=worker_gpus,
+        progress=False,  # the per-step bars below show progress
+    )
     try:
         config = ImproveConfig(
             env=env,
@@ -138,6 +168,7 @@ def improve_command(
                 "max_length": max_length,
                 "loss": loss,
             },
+            execution=execution,
         )
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -155,7 +186,8 @@ def improve_command(
                 progress.advance(bars[step])
 
         try:
-            manifest = run_improve(config, hook=hook, on_iteration=lambda m: print_summary(summary_rows(m)))
+            with interruptible(out):
+                manifest = run_improve(config, hook=hook, on_iteration=lambda m: print_summary(summary_rows(m)))
         except (RunConfigMismatchError, UnknownBaseError, ValueError, FileNotFoundError, OutputLockedError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None

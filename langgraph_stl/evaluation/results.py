@@ -102,6 +102,8 @@ class TaskRecord:
     cost: float | None = None
     wall_time_s: float | None = None
     error: str | None = None
+    attempts: int | None = None
+    """Attempts the runner made (more than 1 after an error or a lost worker); None in older files."""
     line: int | None = None
     """Line of the file the record was read from (diagnostics only; not written)."""
 
@@ -132,6 +134,7 @@ class TaskRecord:
             "cost": self.cost,
             "wall_time_s": self.wall_time_s,
             "error": self.error,
+            "attempts": self.attempts,
         }
 
 
@@ -372,6 +375,7 @@ def _parse_ours(path: Path, line: int, obj: dict[str, Any]) -> TaskRecord:
         cost=f.number("cost", optional=True),
         wall_time_s=f.number("wall_time_s", optional=True),
         error=error,
+        attempts=f.count("attempts"),
         line=line,
     )
 

@@ -7,24 +7,23 @@ by the same configuration, and runs only the tasks that have no line yet. A task
 ``retry_failed`` drops those lines on the next run and runs them again.
 
 The runner knows nothing about search: it calls an injected ``run_task(task_id) -> TaskRecord`` (the CLI builds
-one from the search core; tests and benchmarks pass fakes) and adds wall time and prices.
+one from the search core; tests and benchmarks pass fakes) or an executor (``execution``: local or Ray), and adds
+wall time, attempts and prices. The loop itself is the shared driver (:func:`langgraph_stl.execution.drive`);
+:class:`EvalSink` is its writer for results files.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from langgraph_stl.durable import append_line, exclusive, repair_tail
 from langgraph_stl.envs.base import task_data_change
@@ -36,12 +35,13 @@ from langgraph_stl.evaluation.results import (
     dump_line,
     recognise_output,
 )
+from langgraph_stl.execution.driver import Executor, LocalExecutor, TaskResult, drive
 
 RunTask = Callable[[str], Awaitable[TaskRecord]]
 """Runs one task and returns its record (without wall time or cost, which the runner adds)."""
 
 
-_NOT_IDENTITY = {"label"}
+_NOT_IDENTITY = {"label", "execution"}
 """Config keys that name a run without changing what it computes; a resume may change them."""
 
 
@@ -58,6 +58,7 @@ class EvalOutcome:
     skipped: int
     ran: int
     failed: int
+    retries: int
     repaired_bytes: int
     wall_time_s: float
     unpriced_models: tuple[str, ...]
@@ -159,84 +160,103 @@ def _replace(out: Path, text: str) -> None:
     os.replace(tmp, out)
 
 
-def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+class EvalSink:
+    """The driver's writer for ``stl eval`` files: header and resume checks on open, one fsynced line per task."""
+
+    def __init__(self, out: Path, header: RunHeader, *, prices: PriceTable, retry_failed: bool = False) -> None:
+        self.out = out
+        self.header = header
+        self.prices = prices
+        self.retry_failed = retry_failed
+        self.repaired = 0
+        self.unpriced: set[str] = set()
+        self.rewards: list[float] = []
+        self.failed = 0
+        self._lock = contextlib.ExitStack()
+
+    def open(self) -> set[str]:
+        # held until close(): a second writer would interleave its lines with ours
+        self._lock.enter_context(exclusive(self.out))
+        try:
+            done, self.repaired = prepare_output(self.out, self.header, retry_failed=self.retry_failed)
+        except BaseException:
+            self._lock.close()
+            raise
+        return done
+
+    def write(self, result: TaskResult) -> None:
+        if result.ok:
+            rec = dataclasses.replace(result.value, task_id=result.task_id)
+        else:
+            rec = TaskRecord.failed(result.task_id, result.error or "")
+        usage = {m: self.prices.priced(m, u) for m, u in rec.usage.items()}
+        self.unpriced.update(m for m, u in usage.items() if not u.local and self.prices.price(m) is None)
+        rec = dataclasses.replace(
+            rec,
+            usage=usage,
+            cost=sum(u.cost for u in usage.values()),
+            wall_time_s=round(result.seconds, 4),
+            attempts=result.attempts,
+        )
+        append_line(self.out, dump_line(rec))
+        self.failed += rec.error is not None
+        self.rewards.append(rec.true_reward)
+
+    def status(self) -> str:
+        mean = sum(self.rewards) / len(self.rewards) if self.rewards else 0.0
+        return f"mean reward {mean:.3f}" + (f", [red]{self.failed} failed" if self.failed else "")
+
+    def close(self) -> None:
+        self._lock.close()
 
 
 async def run_eval(
     task_ids: Sequence[str],
-    run_task: RunTask,
+    run_task: RunTask | Executor,
     out: str | Path,
     *,
     config: dict[str, Any],
     concurrency: int = 2,
+    max_attempts: int = 3,
     prices: PriceTable | None = None,
     retry_failed: bool = False,
     task_timeout_s: float | None = None,
     progress: bool = True,
+    on_result: Callable[[TaskResult], None] | None = None,
+    on_skip: Callable[[str], None] | None = None,
 ) -> EvalOutcome:
-    """Run ``run_task`` over ``task_ids`` (skipping those already in ``out``), at most ``concurrency`` at a time."""
-    if concurrency < 1:
-        raise ValueError(f"--concurrency must be at least 1, got {concurrency}")
+    """Run ``run_task`` over ``task_ids`` (skipping those already in ``out``), at most ``concurrency`` at a time.
+
+    ``run_task`` may instead be an executor (``make_executor``: local or Ray), which brings its own concurrency.
+    A task that raises is tried again up to ``max_attempts`` times in all, then recorded as failed.
+    """
+    executor = LocalExecutor(run_task, concurrency=concurrency) if callable(run_task) else run_task
     out = Path(out)
-    prices = prices or PriceTable()
-    header = RunHeader(config=config, task_ids=tuple(task_ids), created=dt.datetime.now(dt.UTC).isoformat())
-    with exclusive(out):  # held for the whole run: a second writer would interleave its lines with ours
-        done, repaired = prepare_output(out, header, retry_failed=retry_failed)
-        pending = [t for t in task_ids if t not in done]
-        semaphore = asyncio.Semaphore(concurrency)
-        unpriced: set[str] = set()
-        counts = {"ran": 0, "failed": 0}
-        rewards: list[float] = []
-        start = time.perf_counter()
-
-        with Progress(
-            TextColumn("[bold]eval"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
-            disable=not progress,
-        ) as bar:
-            job = bar.add_task("eval", total=len(task_ids), completed=len(task_ids) - len(pending), status="")
-
-            async def one(task_id: str) -> None:
-                async with semaphore:
-                    t0 = time.perf_counter()
-                    try:
-                        rec = await asyncio.wait_for(run_task(task_id), task_timeout_s)
-                        rec = dataclasses.replace(rec, task_id=task_id)
-                    except TimeoutError:
-                        rec = TaskRecord.failed(task_id, f"TimeoutError: the task took longer than {task_timeout_s} s")
-                    except Exception as exc:  # any failure of one task is recorded; the run goes on
-                        rec = TaskRecord.failed(task_id, _error_text(exc))
-                    usage = {m: prices.priced(m, u) for m, u in rec.usage.items()}
-                    unpriced.update(m for m, u in usage.items() if not u.local and prices.price(m) is None)
-                    rec = dataclasses.replace(
-                        rec,
-                        usage=usage,
-                        cost=sum(u.cost for u in usage.values()),
-                        wall_time_s=round(time.perf_counter() - t0, 4),
-                    )
-                    append_line(out, dump_line(rec))
-                counts["ran"] += 1
-                counts["failed"] += rec.error is not None
-                rewards.append(rec.true_reward)
-                status = f"mean reward {sum(rewards) / len(rewards):.3f}" + (
-                    f", [red]{counts['failed']} failed" if counts["failed"] else ""
-                )
-                bar.update(job, advance=1, status=status)
-
-            await asyncio.gather(*(one(t) for t in pending))
+    header = RunHeader(
+        config={**config, "execution": executor.describe()},
+        task_ids=tuple(task_ids),
+        created=dt.datetime.now(dt.UTC).isoformat(),
+    )
+    sink = EvalSink(out, header, prices=prices or PriceTable(), retry_failed=retry_failed)
+    outcome = await drive(
+        task_ids,
+        executor,
+        sink,
+        max_attempts=max_attempts,
+        task_timeout_s=task_timeout_s,
+        progress=progress,
+        label="eval",
+        on_result=on_result,
+        on_skip=on_skip,
+    )
     return EvalOutcome(
         out=out,
-        total=len(task_ids),
-        skipped=len(task_ids) - len(pending),
-        ran=counts["ran"],
-        failed=counts["failed"],
-        repaired_bytes=repaired,
-        wall_time_s=time.perf_counter() - start,
-        unpriced_models=tuple(sorted(unpriced)),
+        total=outcome.total,
+        skipped=outcome.skipped,
+        ran=outcome.ran,
+        failed=outcome.failed,
+        retries=outcome.retries,
+        repaired_bytes=sink.repaired,
+        wall_time_s=outcome.wall_time_s,
+        unpriced_models=tuple(sorted(sink.unpriced)),
     )

@@ -15,21 +15,25 @@ greedy path, and the expanded parent was the best sibling only 50-75% of the tim
 
 **Ground truth is unreachable**: nothing here calls ``true_reward``; terminal labels come from V_k's terminal prompt.
 
-**Resumable**: a task id is appended to ``<data>.done`` once all its examples are written; a rerun skips done tasks
-and, for a task interrupted midway, does not write an example whose (task, prompt) is already in the file. The
-writer's lock on the dataset covers its ``.done`` list; a task id torn by a kill is cut (never read as another id).
+**One task is one unit of work**: the graph returns a task's examples in its state and writes nothing, so a task
+can run in any process (``execution.work``: ``collect`` work on a Ray worker). :class:`CollectSink` is the only
+writer: the driver hands it each finished task, whose examples it appends, then the task id to ``<data>.done``.
+
+**Resumable**: a rerun skips done tasks and, for a task whose examples were cut short by a kill before its
+done-marker, does not write an example whose (task, prompt) is already in the file. The writer's lock on the
+dataset covers its ``.done`` list; a task id torn by a kill is cut (never read as another id).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import operator
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
@@ -37,6 +41,7 @@ from langgraph.graph import END, START, StateGraph
 
 from langgraph_stl.durable import append_line, inspect_tail, repair_tail
 from langgraph_stl.envs.base import Environment, State
+from langgraph_stl.execution.driver import DriveOutcome, Executor, LocalExecutor, TaskResult, drive
 from langgraph_stl.search import prompts as P
 from langgraph_stl.search.calls import MODEL_RETRY
 from langgraph_stl.search.context import SearchContext
@@ -45,6 +50,9 @@ from langgraph_stl.search.policy import Policy, PolicyInput
 from langgraph_stl.search.steps import default_force_terminal, evaluate_children, expand_state
 from langgraph_stl.search.value import ValueModel
 from langgraph_stl.training.dataset import DatasetError, Example, ExampleWriter, read_jsonl
+
+if TYPE_CHECKING:
+    from langgraph_stl.execution.options import Execution
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -71,6 +79,13 @@ class CollectConfig:
         if self.beam < 1 or self.explore < 0 or self.max_concurrency < 1 or self.search.depth < 2:
             raise ValueError("need beam >= 1, explore >= 0, max_concurrency >= 1 and search depth >= 2")
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CollectConfig:
+        return cls(**{**data, "search": SearchContext.from_any(data.get("search"))})
+
     @property
     def max_depth(self) -> int:
         """Deepest level whose states get a lookahead."""
@@ -91,7 +106,10 @@ class CollectStats:
     dead_ends: int = 0
     value_calls: int = 0
     policy_calls: int = 0
+    failed: int = 0
     seconds: float = 0.0
+    failures: dict[str, str] = field(default_factory=dict)
+    """Task id -> error of its last attempt; such tasks get no done-marker, so a rerun tries them again."""
 
     @property
     def states_per_second(self) -> float:
@@ -104,6 +122,32 @@ class CollectStats:
     def add(self, other: dict[str, int]) -> None:
         for key, n in other.items():
             setattr(self, key, getattr(self, key) + n)
+
+
+COUNTS = (
+    "states",
+    "examples",
+    "terminal_examples",
+    "duplicates",
+    "unparsed",
+    "dead_ends",
+    "value_calls",
+    "policy_calls",
+)
+"""Per-task counters a collection reports (summed into :class:`CollectStats`)."""
+
+
+def _add_counts(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+    return {k: left.get(k, 0) + right.get(k, 0) for k in {*left, *right}}
+
+
+@dataclass(frozen=True, slots=True)
+class CollectedTask:
+    """One task's collection result: what a worker returns and :class:`CollectSink` writes as one unit."""
+
+    task: str
+    examples: tuple[Example, ...]
+    counts: dict[str, int]
 
 
 class Node(TypedDict):
@@ -121,6 +165,9 @@ class CollectState(TypedDict, total=False):
     instruction: str
     frontier: list[Node]
     depth: int
+    examples: Annotated[list[dict[str, Any]], operator.add]
+    """Examples produced so far (as dicts), in order; nothing is written to disk by the graph."""
+    counts: Annotated[dict[str, int], _add_counts]
 
 
 def done_path(data_path: str | Path) -> Path:
@@ -170,19 +217,14 @@ def create_collect_graph(
     env: Environment,
     policy: Policy,
     value: ValueModel,
-    writer: ExampleWriter,
     config: CollectConfig,
 ) -> StateGraph[CollectState, None, CollectState, CollectState]:
-    """The collection graph. Input ``{"tasks": [...]}``; progress is streamed as custom events.
-
-    ``writer`` is where examples go, one flushed line each; tasks already listed in its ``.done`` file are skipped.
-    """
+    """The collection graph. Input ``{"tasks": [...]}``; the output state's ``examples`` holds every example
+    (as dicts, in order, without duplicate prompts per task) and ``counts`` the counters; progress is streamed as
+    custom events. It writes nothing: :func:`collect_one` and :class:`CollectSink` do that for the CLI."""
     settings = config
     ctx = settings.search
     force = ctx.force_terminal if ctx.force_terminal is not None else default_force_terminal(env.name)
-    _cut_torn_done(writer.path)  # the writer holds the dataset's lock, which covers its .done list
-    done = read_done(writer.path)
-    existing = {(e.task, e.prompt) for e in read_jsonl(writer.path).examples} if writer.path.is_file() else set()
 
     def meta(task: str, depth: int) -> dict[str, Any]:
         return {
@@ -194,20 +236,18 @@ def create_collect_graph(
             "value_model": settings.value_name or value.name,
         }
 
-    def emit(example: Example, counts: dict[str, int]) -> None:
+    def emit(example: Example, seen: set[tuple[str, str]], out: list[dict[str, Any]], counts: dict[str, int]) -> None:
         key = (example.task, example.prompt)
-        if key in existing:
+        if key in seen:
             counts["duplicates"] += 1
             return
-        existing.add(key)
-        writer.write(example)
+        seen.add(key)
+        out.append(asdict(example))
         counts["terminal_examples" if example.kind == "terminal" else "examples"] += 1
 
     async def next_task(state: CollectState, config: RunnableConfig) -> CollectState:
         stream = get_stream_writer()
         tasks = list(state.get("tasks", []))
-        while tasks and tasks[0] in done:
-            stream({"event": "task_skipped", "task": tasks.pop(0)})
         if not tasks:
             return {"tasks": [], "task": None, "frontier": []}
         task = tasks.pop(0)
@@ -244,13 +284,8 @@ def create_collect_graph(
             if e.value >= 0
         ]
         calls = sum(len(e.samples) for e in estimates if not e.rule)
-        stream(
-            {
-                "event": "task_start",
-                "task": task,
-                "counts": {"policy_calls": expansion.policy_calls, "value_calls": calls},
-            }
-        )
+        start_counts = {"policy_calls": expansion.policy_calls, "value_calls": calls}
+        stream({"event": "task_start", "task": task, "counts": start_counts})
         frontier = _select(pool, settings.beam, settings.explore, random.Random(f"{ctx.seed}|{task}|1"))
         return {
             "tasks": tasks,
@@ -259,6 +294,7 @@ def create_collect_graph(
             "instruction": instruction,
             "frontier": frontier,
             "depth": 1,
+            "counts": start_counts,
         }
 
     async def expand_level(state: CollectState, config: RunnableConfig) -> CollectState:
@@ -283,19 +319,9 @@ def create_collect_graph(
 
         frontier = state["frontier"]
         targets = await asyncio.gather(*(one(n) for n in frontier))
-        counts = dict.fromkeys(
-            (
-                "states",
-                "examples",
-                "terminal_examples",
-                "duplicates",
-                "unparsed",
-                "dead_ends",
-                "value_calls",
-                "policy_calls",
-            ),
-            0,
-        )
+        counts = dict.fromkeys(COUNTS, 0)
+        seen = {(e["task"], e["prompt"]) for e in state.get("examples", [])}
+        new: list[dict[str, Any]] = []
         pool: list[Node] = []
         for node, target in zip(frontier, targets, strict=True):
             counts["states"] += 1
@@ -317,6 +343,8 @@ def create_collect_graph(
                         extra=extra,
                         **meta(task, depth),
                     ),
+                    seen,
+                    new,
                     counts,
                 )
                 if target.terminal:
@@ -329,6 +357,8 @@ def create_collect_graph(
                             value=target.value,
                             **meta(task, depth + 1),
                         ),
+                        seen,
+                        new,
                         counts,
                     )
             if depth >= settings.max_depth:
@@ -343,13 +373,11 @@ def create_collect_graph(
         stream({"event": "level", "task": task, "depth": depth, "counts": counts})
         rng = random.Random(f"{ctx.seed}|{task}|{depth + 1}")
         nxt = _select(pool, settings.beam, settings.explore, rng) if depth < settings.max_depth else []
-        return {"frontier": nxt, "depth": depth + 1}
+        return {"frontier": nxt, "depth": depth + 1, "examples": new, "counts": counts}
 
     async def finish_task(state: CollectState) -> CollectState:
         task = state["task"]
         assert task is not None
-        append_line(done_path(writer.path), task + "\n")
-        done.add(task)
         get_stream_writer()({"event": "task_done", "task": task})
         return {"task": None, "frontier": []}
 
@@ -362,7 +390,7 @@ def create_collect_graph(
         return "expand_level" if state.get("frontier") else "finish_task"
 
     graph: StateGraph[CollectState, None, CollectState, CollectState] = StateGraph(CollectState)
-    # Model calls fail transiently (timeouts, 429/5xx): retry the node; a level writes its examples only at its end.
+    # Model calls fail transiently (timeouts, 429/5xx): retry the node; a level adds its examples only at its end.
     graph.add_node("next_task", next_task, retry_policy=MODEL_RETRY)
     graph.add_node("expand_level", expand_level, retry_policy=MODEL_RETRY)
     graph.add_node("finish_task", finish_task)
@@ -371,6 +399,101 @@ def create_collect_graph(
     graph.add_conditional_edges("expand_level", after_level, ["expand_level", "finish_task"])
     graph.add_edge("finish_task", "next_task")
     return graph
+
+
+async def collect_one(
+    env: Environment, policy: Policy, value: ValueModel, task_id: str, config: CollectConfig
+) -> CollectedTask:
+    """Collect one task in memory: the unit of work a worker runs and returns."""
+    graph = create_collect_graph(env, policy, value, config).compile()
+    final = await graph.ainvoke({"tasks": [task_id]}, {"recursion_limit": config.max_depth + 10})
+    examples = tuple(Example.from_dict(e) for e in final.get("examples", []))
+    return CollectedTask(task_id, examples, dict(final.get("counts", {})))
+
+
+class CollectSink:
+    """The only writer of a collection file: per task its examples (append + fsync each), then its done-marker.
+
+    A task's examples are skipped when the file already holds the same (task, prompt), which is what a rerun
+    after a kill between a task's examples and its marker produces.
+    """
+
+    def __init__(self, out_path: str | Path, *, on_event: EventHandler | None = None) -> None:
+        self.path = Path(out_path)
+        self.stats = CollectStats()
+        self._on_event = on_event
+        self._writer: ExampleWriter | None = None
+        self._existing: set[tuple[str, str]] = set()
+
+    def open(self) -> set[str]:
+        self._writer = ExampleWriter(self.path)  # recognises and locks the dataset (and so its .done list)
+        _cut_torn_done(self.path)
+        self._existing = {(e.task, e.prompt) for e in read_jsonl(self.path).examples}
+        return read_done(self.path)
+
+    def write(self, result: TaskResult) -> None:
+        assert self._writer is not None, "open() first"
+        if not result.ok:
+            self.stats.failed += 1
+            self.stats.failures[result.task_id] = result.error or ""
+            self._emit({"event": "task_failed", "task": result.task_id, "error": result.error})
+            return
+        collected: CollectedTask = result.value
+        counts = dict(collected.counts)
+        for example in collected.examples:
+            key = (example.task, example.prompt)
+            if key in self._existing:
+                kind = "terminal_examples" if example.kind == "terminal" else "examples"
+                counts[kind] = counts.get(kind, 0) - 1
+                counts["duplicates"] = counts.get("duplicates", 0) + 1
+                continue
+            self._writer.write(example)
+            self._existing.add(key)
+        append_line(done_path(self.path), result.task_id + "\n")
+        self.stats.tasks += 1
+        self.stats.add(counts)
+        self._emit({"event": "task_done", "task": result.task_id, "counts": counts, "attempts": result.attempts})
+
+    def status(self) -> str:
+        return f"{self.stats.examples + self.stats.terminal_examples} examples" + (
+            f", [red]{self.stats.failed} failed" if self.stats.failed else ""
+        )
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+
+async def collect_tasks(
+    task_ids: Sequence[str],
+    executor: Executor,
+    out_path: str | Path,
+    *,
+    execution: Execution | None = None,
+    on_event: EventHandler | None = None,
+) -> CollectStats:
+    """Drive ``executor`` (whose tasks return :class:`CollectedTask`) over ``task_ids`` into ``out_path``."""
+    from langgraph_stl.execution.options import Execution
+
+    opts = execution or Execution()
+    sink = CollectSink(out_path, on_event=on_event)
+    outcome: DriveOutcome = await drive(
+        task_ids,
+        executor,
+        sink,
+        max_attempts=opts.max_attempts,
+        task_timeout_s=opts.task_timeout_s,
+        progress=opts.progress,
+        label="collect",
+        on_skip=None if on_event is None else lambda task: on_event({"event": "task_skipped", "task": task}),
+    )
+    sink.stats.tasks_skipped = outcome.skipped
+    sink.stats.seconds = outcome.wall_time_s
+    return sink.stats
 
 
 async def acollect(
@@ -382,26 +505,20 @@ async def acollect(
     config: CollectConfig | None = None,
     *,
     on_event: EventHandler | None = None,
+    execution: Execution | None = None,
 ) -> CollectStats:
-    """Collect lookahead examples for ``task_ids`` into ``out_path`` (JSONL, appended); returns the counters."""
+    """Collect lookahead examples for ``task_ids`` into ``out_path`` (JSONL, appended) with live objects in this
+    process; returns the counters. For other processes or a Ray cluster use :func:`collect_tasks` with a spec."""
     cfg = config or CollectConfig()
-    stats = CollectStats()
-    with ExampleWriter(out_path) as writer:
-        graph = create_collect_graph(env, policy, value, writer, cfg).compile()
-        run_config: RunnableConfig = {"recursion_limit": len(task_ids) * (cfg.max_depth + 3) + 10}
-        start = time.perf_counter()
-        async for chunk in graph.astream({"tasks": list(task_ids)}, run_config, stream_mode="custom"):
-            event: dict[str, Any] = chunk
-            if event["event"] == "task_skipped":
-                stats.tasks_skipped += 1
-            elif event["event"] == "task_done":
-                stats.tasks += 1
-            if "counts" in event:
-                stats.add(event["counts"])
-            if on_event is not None:
-                on_event(event)
-        stats.seconds = time.perf_counter() - start
-    return stats
+
+    async def run(task_id: str) -> CollectedTask:
+        return await collect_one(env, policy, value, task_id, cfg)
+
+    from langgraph_stl.execution.options import Execution
+
+    opts = execution or Execution(concurrency=1, progress=False)
+    executor = LocalExecutor(run, concurrency=opts.concurrency)
+    return await collect_tasks(task_ids, executor, out_path, execution=opts, on_event=on_event)
 
 
 def collect(

@@ -3,16 +3,18 @@
 Everything lives in one run folder::
 
     RUN_DIR/manifest.json          steps done, model registry, metrics (rewritten atomically after every step)
-    RUN_DIR/eval_0.jsonl           per-task search results with V_0 (the baseline)
+    RUN_DIR/eval_0.jsonl           per-task results with V_0 (the baseline; `stl eval` format, `stl report` reads it)
     RUN_DIR/iter_<k>/data.jsonl    lookahead examples labelled by V_{k-1} (+ data.jsonl.done: finished tasks)
     RUN_DIR/iter_<k>/model/        the LoRA adapter V_k (checkpoints/ inside while training)
     RUN_DIR/iter_<k>/model.gguf    V_k as a GGUF LoRA for llama.cpp (embedded base only)
-    RUN_DIR/iter_<k>/eval.jsonl    per-task search results with V_k
+    RUN_DIR/iter_<k>/eval.jsonl    per-task results with V_k (`stl eval` format)
 
 A step is marked done in the manifest only after its outputs are complete, and each step resumes by itself
 (collection skips finished tasks, training restarts from its last checkpoint, evaluation skips evaluated tasks), so
 a crash or kill anywhere loses at most the work in flight. V_k is always retrained from the base model on the
 data V_{k-1} labelled (the reference's scheme), and V_k for k > 0 is prompted in the fine-tuned STL format.
+Collection and evaluation go through the shared driver (``langgraph_stl.execution``), so ``execution`` runs them
+locally or on a Ray cluster; it is not part of the run's identity, so a run may resume under another executor.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph_stl.durable import append_line, exclusive, repair_tail
+from langgraph_stl.durable import exclusive
 from langgraph_stl.envs import make_env
 from langgraph_stl.envs.base import Environment, task_data_change
-from langgraph_stl.evaluation.results import ResultsFormatError, recognise_output
+from langgraph_stl.execution import Execution, WorkSpec, make_executor
 from langgraph_stl.search.context import SearchContext
-from langgraph_stl.search.value import ValueMode
-from langgraph_stl.training.collect import CollectConfig, acollect, stats_dict
+from langgraph_stl.training.collect import CollectConfig, collect_tasks, stats_dict
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import file_digest
+
+if TYPE_CHECKING:
+    from langgraph_stl.evaluation.results import TaskRecord
 
 MANIFEST = "manifest.json"
 EMBEDDED_BASES = ("smollm2", "hf:smollm2")
@@ -77,6 +81,8 @@ class ImproveConfig:
     gguf: bool = True
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig overrides (epochs, max_steps, batch_size, learning_rate, loss, max_length, ...)."""
+    execution: Execution = field(default_factory=lambda: Execution(concurrency=1, progress=False))
+    """Where collection and evaluation tasks run (local or Ray), attempts and timeouts; not part of the identity."""
 
     def __post_init__(self) -> None:
         if self.value_mode not in ("generate", "logits"):
@@ -104,8 +110,8 @@ class ImproveConfig:
     def identity(self) -> dict[str, Any]:
         """Settings that define the experiment: a resumed run must match them (iterations may grow)."""
         d = asdict(self)
-        d.pop("iterations")
-        d.pop("out")
+        for key in ("iterations", "out", "execution"):
+            d.pop(key)
         return d
 
 
@@ -178,60 +184,52 @@ class Manifest:
 # Evaluation
 
 
-def _mode(config: ImproveConfig) -> ValueMode:
-    return "logits" if config.value_mode == "logits" else "generate"
-
-
-def _success(reward: float | None) -> bool:
-    return reward is not None and reward >= 1.0
+def _selected(task: TaskRecord) -> float:
+    """True reward of the rollout the value model ranks highest (what a deployed agent returns)."""
+    best = max(task.rollouts, key=lambda r: -1.0 if r.value is None else r.value, default=None)
+    return best.true_reward if best is not None and task.error is None else 0.0
 
 
 async def _evaluate(
-    env: Environment,
+    env: Environment | None,
     config: ImproveConfig,
     value_spec: str,
     results_path: Path,
     hook: ProgressHook | None,
     step: str,
 ) -> dict[str, Any]:
-    """Search every eval task with ``value_spec``; per-task results are appended (and skipped on resume)."""
-    from langgraph_stl.search import arun_search, make_policy, make_value
+    """Search every eval task with ``value_spec`` through the driver; results resume like ``stl eval``'s."""
+    from langgraph_stl.evaluation.results import load_results
+    from langgraph_stl.evaluation.run import run_eval
 
-    try:  # the same recognition and torn-tail repair as `stl eval` (the run folder's lock is held)
-        found = recognise_output(results_path, "search")
-    except ResultsFormatError as exc:
-        raise RunConfigMismatchError(f"{results_path} is not an evaluation file of this run ({exc})") from None
-    if found:
-        repair_tail(results_path, found[1])
-    lines = results_path.read_bytes().splitlines() if found else []
-    done: dict[str, dict[str, Any]] = {row["task_id"]: row for row in map(json.loads, filter(bytes.strip, lines))}
-    ctx = config.search_context()
-    policy = make_policy(config.policy, temperature=config.temperature)
-    value = make_value(value_spec, temperature=config.temperature, mode=_mode(config))
+    context = asdict(config.search_context())
+    options = {"policy": config.policy, "value": value_spec, "algorithm": config.algorithm, "context": context}
+    work = WorkSpec("search", config.env, options=options)
+    ex = config.execution
     start = time.perf_counter()
-    for task in config.eval_tasks:
-        if task in done:
-            if hook:
-                hook(step, {"event": "task_skipped", "task": task})
-            continue
-        result = await arun_search(env, policy, value, task, algorithm=config.algorithm, context=ctx)  # type: ignore[arg-type]
-        append_line(results_path, json.dumps(result, default=str) + "\n")
-        done[task] = result
-        if hook:
-            hook(step, {"event": "task_done", "task": task, "result": result})
-    rows = [done[t] for t in config.eval_tasks]
-    selected = [(r.get("true_reward") or {}).get("value_selected") for r in rows]
-    pass_n = [(r.get("true_reward") or {}).get("pass_at_n") for r in rows]
+    await run_eval(
+        config.eval_tasks,
+        make_executor(work, ex, env=env),
+        results_path,
+        config={"env": config.env, **options},
+        max_attempts=ex.max_attempts,
+        task_timeout_s=ex.task_timeout_s,
+        progress=ex.progress,
+        on_result=None if hook is None else lambda r: hook(step, {"event": "task_done", "task": r.task_id}),
+        on_skip=None if hook is None else lambda task: hook(step, {"event": "task_skipped", "task": task}),
+    )
+    tasks = load_results(results_path).tasks
+    rows = [tasks[t] for t in config.eval_tasks if t in tasks]
     n = len(rows)
     return {
         "label": f"{config.algorithm} success rate on {n} {config.env} tasks",
         "tasks": n,
-        "success_rate": sum(_success(r) for r in selected) / n if n else 0.0,
-        "mean_reward": sum(r or 0.0 for r in selected) / n if n else 0.0,
-        "pass_at_n": sum(_success(r) for r in pass_n) / n if n else 0.0,
-        "errors": sum(1 for r in rows if r.get("error")),
-        "value_calls": sum(int(r.get("value_calls") or 0) for r in rows),
-        "states_expanded": sum(int(r.get("states_expanded") or 0) for r in rows),
+        "success_rate": sum(_selected(r) >= 1.0 for r in rows) / n if n else 0.0,
+        "mean_reward": sum(_selected(r) for r in rows) / n if n else 0.0,
+        "pass_at_n": sum(r.error is None and r.true_reward >= 1.0 for r in rows) / n if n else 0.0,
+        "errors": sum(1 for r in rows if r.error),
+        "value_calls": sum(r.value_calls or 0 for r in rows),
+        "states_expanded": sum(r.states_expanded or 0 for r in rows),
         "seconds_this_run": time.perf_counter() - start,
     }
 
@@ -316,6 +314,13 @@ class StlRun:
             self._env = env
         return self._env
 
+    @property
+    def local_env(self) -> Environment | None:
+        """The environment for the local executor (Ray workers build their own); built either way, because it
+        checks that the run's task data did not change."""
+        env = self.env
+        return env if self.config.execution.executor == "local" else None
+
     def close(self) -> None:
         """Release the environment and the folder's lock. Idempotent."""
         try:
@@ -334,15 +339,13 @@ class StlRun:
         if not self.config.baseline or not self.config.eval_tasks or self.manifest.done(step):
             return
         metrics = await _evaluate(
-            self.env, self.config, self.config.value, self.run_dir / "eval_0.jsonl", self.hook, step
+            self.local_env, self.config, self.config.value, self.run_dir / "eval_0.jsonl", self.hook, step
         )
         self.manifest.register(0, metrics=metrics)
         self.manifest.mark(step, metrics=metrics)
 
     async def collect(self, k: int) -> None:
         """Lookahead data for V_k, labelled by V_{k-1}."""
-        from langgraph_stl.search import make_policy, make_value
-
         step = f"iter{k}.collect"
         if self.manifest.done(step):
             return
@@ -357,13 +360,13 @@ class StlRun:
             value_name=prev_spec,
         )
         data = self.iter_dir(k) / "data.jsonl"
-        stats = await acollect(
-            self.env,
-            make_policy(cfg.policy, temperature=cfg.temperature),
-            make_value(prev_spec, temperature=cfg.temperature, mode=_mode(cfg)),
+        options = {"policy": cfg.policy, "value": prev_spec, "collect": collect_config.to_json()}
+        work = WorkSpec("collect", cfg.env, options=options)
+        stats = await collect_tasks(
             cfg.train_tasks,
+            make_executor(work, cfg.execution, env=self.local_env),
             data,
-            collect_config,
+            execution=cfg.execution,
             on_event=_bind(self.hook, step),
         )
         self.manifest.mark(step, stats=stats_dict(stats), data=str(data))
@@ -418,7 +421,7 @@ class StlRun:
         if not self.config.eval_tasks or self.manifest.done(step):
             return
         spec = value_spec_of(self.manifest.model(k))
-        metrics = await _evaluate(self.env, self.config, spec, self.iter_dir(k) / "eval.jsonl", self.hook, step)
+        metrics = await _evaluate(self.local_env, self.config, spec, self.iter_dir(k) / "eval.jsonl", self.hook, step)
         self.manifest.register(k, metrics=metrics)
         self.manifest.mark(step, metrics=metrics)
 
