@@ -76,12 +76,14 @@ def _closed_port() -> int:
 def test_unreachable_model_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     out = tmp_path / "down.jsonl"
     url = f"http://127.0.0.1:{_closed_port()}/v1"
-    res = _eval(out, "--value", f"openai:gpt-4o@{url}", "--limit", "2", "--max-retries", "0", *SMALL)
+    res = _eval(
+        out, "--value", f"openai:gpt-4o@{url}", "--limit", "2", "--max-retries", "0", "--max-attempts", "2", *SMALL
+    )
     assert res.returncode == 1, res.stderr  # no task succeeded to run: a failure, not a score of 0
     assert "2 tasks run (2 failed)" in res.stdout and "all 2 tasks failed to run" in res.stderr
     tasks = load_results(out).tasks
     assert all(t.error and "Connection" in t.error for t in tasks.values())
-    assert all(t.true_reward == 0 for t in tasks.values())
+    assert all(t.true_reward == 0 and t.attempts == 2 for t in tasks.values())
 
 
 @pytest.mark.parametrize(

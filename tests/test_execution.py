@@ -29,6 +29,9 @@ class ListSink:
     def status(self) -> str:
         return ""
 
+    def close(self) -> None:
+        self.closed = True
+
 
 async def test_attempts_timeouts_and_resume() -> None:
     calls: Counter[str] = Counter()
