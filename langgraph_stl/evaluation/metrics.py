@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any, Literal
 
-from langgraph_stl.evaluation.results import ResultsFile, TaskRecord
+from langgraph_stl.evaluation.results import ResultsFile, Rollout, TaskRecord
 
 Variant = Literal["oracle", "single", "value_selected"]
 VARIANTS: tuple[Variant, ...] = ("oracle", "single", "value_selected")
@@ -69,12 +69,15 @@ def _is_index(task_id: str) -> bool:
     return re.fullmatch(r"\d+", task_id) is not None
 
 
+def selected_rollout(task: TaskRecord) -> Rollout | None:
+    """The rollout the value model itself ranks highest (the first of equals); None without rollouts."""
+    return max(task.rollouts, key=lambda r: -1.0 if r.value is None else r.value, default=None)
+
+
 def _selected(task: TaskRecord) -> float:
     """True reward of the rollout the value model itself ranks highest."""
-    if not task.rollouts:
-        return 0.0
-    best = max(task.rollouts, key=lambda r: -1.0 if r.value is None else r.value)
-    return best.true_reward
+    best = selected_rollout(task)
+    return best.true_reward if best is not None else 0.0
 
 
 _PER_TASK: dict[Variant, tuple[Callable[[TaskRecord], float], Callable[[TaskRecord], float]]] = {

@@ -89,6 +89,7 @@ def _new_node(
         expanded=False,
         children=[],
         value=None,
+        value_samples=[],
         rationale="",
         visits=0,
         value_sum=0.0,
@@ -288,7 +289,13 @@ def create_search_graph(
         writer = get_stream_writer()
         nodes: dict[str, Any] = {}
         for child, est in zip(children, estimates, strict=True):
-            nodes[child["id"]] = {"value": est.value, "rationale": est.rationale, "visits": 1, "value_sum": est.value}
+            nodes[child["id"]] = {
+                "value": est.value,
+                "value_samples": est.samples,
+                "rationale": est.rationale,
+                "visits": 1,
+                "value_sum": est.value,
+            }
             writer(
                 {
                     "type": "value",

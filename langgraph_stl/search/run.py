@@ -24,6 +24,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import RetryPolicy
 
 from langgraph_stl.envs.base import Environment
+from langgraph_stl.evaluation.trees import tree_nodes
 from langgraph_stl.models.usage import TokenUsageCallback
 from langgraph_stl.search.calls import MODEL_RETRY
 from langgraph_stl.search.context import SearchContext
@@ -32,6 +33,15 @@ from langgraph_stl.search.policy import Policy
 from langgraph_stl.search.value import ValueModel
 
 EventHandler = Callable[[dict[str, Any]], None]
+
+
+class SearchResult(dict[str, Any]):
+    """What :func:`arun_search` returns: a plain JSON-able dict that notebooks render as its tree (or trajectory)."""
+
+    def _repr_html_(self) -> str:
+        from langgraph_stl.view import render_html, view_of_result
+
+        return render_html(view_of_result(self), inline=True)
 
 
 async def arun_search(
@@ -48,6 +58,7 @@ async def arun_search(
     callbacks: list[BaseCallbackHandler] | None = None,
     true_reward: bool = True,
     retry_policy: RetryPolicy | None = MODEL_RETRY,
+    keep_tree: bool = False,
 ) -> dict[str, Any]:
     """Search task ``task_id``; returns the graph's result plus ``tokens``, ``wall_time_s`` and true rewards.
 
@@ -55,6 +66,8 @@ async def arun_search(
     (the tree and counters come from the checkpoint; ``tokens`` and ``wall_time_s`` cover this process only).
     Errors of the task itself (unknown task, a model failing after the ``retry_policy``'s attempts) are recorded
     in ``result["error"]`` as ``"<ExceptionType>: <message>"``, never raised.
+    ``keep_tree`` adds ``result["tree"]``: every node (without environment states), terminal nodes with their
+    true reward when ``true_reward`` is on; ``langgraph_stl.evaluation.trees.SearchTree.from_result`` reads it.
     """
     ctx = SearchContext.from_any(context)
     usage = TokenUsageCallback()
@@ -82,18 +95,22 @@ async def arun_search(
             elif mode == "values":
                 final = cast(dict[str, Any], chunk)
     except Exception as exc:  # a task's failure is its record, whatever the cause
-        return _failed(task_id, algorithm, f"{type(exc).__name__}: {exc}", usage, start)
+        return SearchResult(_failed(task_id, algorithm, f"{type(exc).__name__}: {exc}", usage, start))
     wall = time.perf_counter() - start
     result = dict(final.get("result") or {})
     if not result:  # interrupted (interrupt_before/after) before finalize: report where it stands
-        return {**_failed(task_id, algorithm, None, usage, start), "interrupted": True}
+        return SearchResult({**_failed(task_id, algorithm, None, usage, start), "interrupted": True})
     result["tokens"] = usage.as_dict()
     result["wall_time_s"] = round(wall, 4)
     result["reward"] = None
-    if true_reward and not result.get("error"):
-        snapshot = await graph.aget_state(config)
-        await _add_true_rewards(env, snapshot.values["nodes"], result)
-    return result
+    if (true_reward and not result.get("error")) or keep_tree:
+        nodes = (await graph.aget_state(config)).values["nodes"]
+        if true_reward and not result.get("error"):
+            await _add_true_rewards(env, nodes, result)
+        if keep_tree:
+            terminal = [n for n, v in nodes.items() if v["terminal"]] if true_reward else []
+            result["tree"] = tree_nodes(nodes, {n: await env.atrue_reward(nodes[n]["env_state"]) for n in terminal})
+    return SearchResult(result)
 
 
 _RUNNERS = threading.local()

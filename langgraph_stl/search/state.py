@@ -13,7 +13,8 @@ from typing_extensions import TypedDict
 
 
 class NodeDict(TypedDict):
-    """One search-tree node. ``value`` is None until evaluated; −1 marks rule-based or unparseable values."""
+    """One search-tree node. ``value`` is None until evaluated; −1 marks rule-based or unparseable values.
+    ``value_samples`` are the per-sample scores ``value`` averages (None: a sample that did not parse)."""
 
     id: str
     parent: str | None
@@ -26,6 +27,7 @@ class NodeDict(TypedDict):
     expanded: bool
     children: list[str]
     value: float | None
+    value_samples: list[float | None]
     rationale: str
     visits: int
     value_sum: float

@@ -333,7 +333,11 @@ def create_collect_graph(
             if target.value < 0:
                 counts["unparsed"] += 1
             else:
-                extra = {"best_action": target.best_action, "terminal_successor": target.terminal}
+                extra = {
+                    "best_action": target.best_action,
+                    "terminal_successor": target.terminal,
+                    "candidates": [[action, v] for action, v in target.candidates],
+                }
                 emit(
                     Example(
                         target.prompt,

@@ -141,6 +141,22 @@ class Manifest:
             self.data = {"version": 1, "created": time.time(), "config": config.identity(), "steps": {}, "models": {}}
             self.save()
 
+    @classmethod
+    def read(cls, run_dir: str | Path) -> Manifest:
+        """An existing run's manifest for reading (viewers, reports): no configuration to check it against."""
+        path = Path(run_dir) / MANIFEST
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir}: no {MANIFEST}, so not an `stl improve` run folder")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            raise ValueError(f"{path}: not an `stl improve` manifest (no 'models' registry)")
+        manifest = cls.__new__(cls)
+        manifest.path, manifest.data = path, data
+        return manifest
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,8 @@ class TrainSummary:
     data_sha256: str
     resumed_from: str | None = None
     merged_dir: str | None = None
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    """(global step, training loss) at every logging step: the curve ``stl view`` draws."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -240,6 +242,7 @@ def _train_one(
         peft_config=lora,
     )
     losses: list[float] = []
+    curve: list[tuple[int, float]] = []
     counted = [0]
     collate = trainer.data_collator
 
@@ -256,6 +259,7 @@ def _train_one(
             logs: dict[str, float] | None = kwargs.get("logs")
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
+                curve.append((int(state.global_step), float(logs["loss"])))
 
     trainer.add_callback(_Recorder())
     ckpt_dir = out / "checkpoints"
@@ -290,6 +294,7 @@ def _train_one(
         seconds=seconds,
         data_sha256=digest,
         resumed_from=checkpoint,
+        loss_curve=curve,
     )
     del trainer, model
     if config.merge:
