@@ -29,6 +29,7 @@ _MODULES = (
     "evaluate",
     "execution",
     "demo",
+    "view",
 )
 
 

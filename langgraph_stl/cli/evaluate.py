@@ -122,6 +122,10 @@ def evaluate(
     max_attempts: MaxAttemptsOpt = 3,
     worker_cpus: WorkerCpusOpt = 1.0,
     worker_gpus: WorkerGpusOpt = 0.0,
+    save_trees: Annotated[
+        bool,
+        typer.Option(help="Keep each task's whole search tree in OUT's .trees/ folder beside it (for stl view)."),
+    ] = False,
 ) -> None:
     """Run a search configuration over tasks, one JSON line per task as it ends; rerun the same command to resume."""
     apply_request_timeout(request_timeout)
@@ -132,10 +136,14 @@ def evaluate(
     from langgraph_stl.evaluation.prices import PriceTable
     from langgraph_stl.evaluation.report import build_report
     from langgraph_stl.evaluation.run import run_eval, select_tasks
+    from langgraph_stl.evaluation.trees import trees_dir
     from langgraph_stl.execution import WorkSpec, make_executor
 
     if algorithm != "rule" and not (policy and value):
         typer.echo("error: --policy and --value are required (except with --algorithm rule)", err=True)
+        raise typer.Exit(2)
+    if save_trees and algorithm == "rule":
+        typer.echo("error: --save-trees needs a search algorithm (the rule baseline builds no tree)", err=True)
         raise typer.Exit(2)
     execution = execution_options(
         executor=executor,
@@ -181,6 +189,8 @@ def evaluate(
     try:
         ids = select_tasks(environment.task_ids(split), tasks, limit)
         options = {"policy": policy, "value": value, "algorithm": algorithm, "context": context}
+        if save_trees:  # written by whichever worker runs the task: a shared folder on a cluster
+            options["trees"] = str(trees_dir(out).resolve())
         work = WorkSpec("search", env, env_kwargs, options=options)
         try:
             run_on = make_executor(work, execution, env=None if execution.executor == "ray" else environment)

@@ -7,10 +7,12 @@ expansion and, while models work, at most one every :data:`HEARTBEAT_S` seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -69,6 +71,10 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
     request_timeout: RequestTimeout = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress on stderr.")] = False,
+    tree: Annotated[
+        Path | None,
+        typer.Option("--tree", help="Save every node of the search tree here (gzip JSON; view it with stl view)."),
+    ] = None,
 ) -> None:
     """Search one task and print the chosen trajectory, its true reward (for display only) and the statistics."""
     apply_request_timeout(request_timeout)
@@ -112,15 +118,27 @@ def search_command(
                 context=ctx,
                 on_event=progress.event,
                 callbacks=[progress],
+                keep_tree=tree is not None,
             )
     finally:
         environment.close()
+    if tree is not None:
+        _save_tree(result, tree, {"env": env, "policy": policy, "value": value, "search": dataclasses.asdict(ctx)})
     if as_json:
         typer.echo(json.dumps(result))
     else:
         _report(Console(), result)
     if result.get("error"):
         raise typer.Exit(1)
+
+
+def _save_tree(result: dict[str, Any], path: Path, config: dict[str, Any]) -> None:
+    from langgraph_stl.evaluation.trees import SearchTree, write_tree
+
+    raw = result.pop("tree", None)
+    if raw:  # a search that failed before its root existed has no tree
+        written = write_tree(SearchTree.from_result({**result, "tree": raw}, config=config), path)
+        typer.echo(f"tree: {written} ({len(raw)} nodes; open it with: stl view {written})", err=True)
 
 
 class _Progress(TokenUsageCallback):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.evaluation.results import Rollout, TaskRecord, record_from_search
 from langgraph_stl.evaluation.run import RunTask
+from langgraph_stl.evaluation.trees import SearchTree, tree_path, write_tree
 
 
 def api_models(specs: Iterable[str]) -> set[str]:
@@ -50,8 +54,13 @@ def make_search_task(
     value: str,
     algorithm: str = "greedy",
     context: dict[str, Any] | None = None,
+    trees: Path | None = None,
 ) -> RunTask:
-    """``run_task`` for the runner: one ``arun_search`` per task with models built once from their specs."""
+    """``run_task`` for the runner: one ``arun_search`` per task with models built once from their specs.
+
+    With ``trees`` (a folder), each task's whole search tree is written there before its record is returned,
+    so every task that has a results line also has its tree (a resumed run skips both together).
+    """
     from langgraph_stl.search import ALGORITHMS, SearchContext, arun_search, make_policy, make_value
 
     algo = next((a for a in ALGORITHMS if a == algorithm), None)
@@ -65,7 +74,14 @@ def make_search_task(
     api = api_models([policy, value])
 
     async def run_task(task_id: str) -> TaskRecord:
-        result = await arun_search(env, policy_obj, value_obj, task_id, algorithm=algo, context=ctx)
+        result = await arun_search(
+            env, policy_obj, value_obj, task_id, algorithm=algo, context=ctx, keep_tree=trees is not None
+        )
+        if trees is not None and result.get("tree"):
+            config = {"policy": policy, "value": value, "search": dataclasses.asdict(ctx)}
+            await asyncio.to_thread(
+                write_tree, SearchTree.from_result(result, config=config), tree_path(trees, task_id)
+            )
         return record_from_search(result, api)
 
     return run_task

@@ -13,6 +13,7 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langgraph_stl.envs.base import Environment
@@ -87,6 +88,7 @@ def _search_task(env: Environment, options: dict[str, Any]) -> TaskFn:
         value=options["value"],
         algorithm=options.get("algorithm", "greedy"),
         context=options.get("context"),
+        trees=Path(options["trees"]) if options.get("trees") else None,
     )
 
     async def run(task_id: str) -> Any:
