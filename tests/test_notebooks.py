@@ -32,7 +32,10 @@ SMALL = {
         "STL_NB_TRAIN_STEPS": "2",
         "STL_NB_GGUF": "0",
     },
-    "03_webshop.ipynb": {"STL_NB_RULE_TASKS": "3"},
+    "03_webshop.ipynb": {
+        "STL_NB_RULE_TASKS": "3",
+        "STL_NB_SEARCH_VALUE": "py:langgraph_stl.evaluation.baselines:random_value",
+    },
 }
 
 
@@ -74,6 +77,7 @@ def test_quickstart_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert "search 900 with greedy" in text and "expand r0" in text and "value" in text
     assert "true reward:" in text and "pass_at_n" in text
     assert "oracle pass@k score" in text and "1 tasks in" in text
+    assert text.count("<iframe") == 2 and "stl-data" in text  # the tree and the run, rendered inline
 
 
 @pytest.mark.slow
@@ -97,3 +101,4 @@ def test_webshop_notebook(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert "| rule baseline | 3 |" in text and "72.845" in text and "p (score)" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2
+    assert "chosen:" in text and text.count("<iframe") == 1  # the search tree, rendered inline

@@ -73,7 +73,7 @@ print("puzzle:", env.observation(env.reset(TASK)))""",
         print("done:", " -> ".join(event["trajectory"]))
 
 
-result = await arun_search(env, policy, value, TASK, context=context, on_event=show)""",
+result = await arun_search(env, policy, value, TASK, context=context, on_event=show, keep_tree=True)""",
     ),
     (
         "md",
@@ -92,6 +92,15 @@ print("tokens:", result["tokens"])""",
     ),
     (
         "md",
+        """## The tree, interactive
+
+`keep_tree=True` kept every node, so the result renders as the same offline inspector that `stl view` writes:
+nodes coloured by value, the chosen trajectory highlighted, terminal rewards shown. Click a node (or use the arrow
+keys) to read its action, observation, value samples and the value model's rationale.""",
+    ),
+    ("code", "result"),
+    (
+        "md",
         """## Scoring several puzzles
 
 `run_eval` is what `stl eval` runs. It takes any async `run_task(task_id)`, writes one JSON line per task as it
@@ -108,12 +117,25 @@ from langgraph_stl.evaluation.report import build_report
 from langgraph_stl.evaluation.run import run_eval
 from langgraph_stl.evaluation.search_task import make_search_task
 
+from langgraph_stl.evaluation.trees import trees_dir
+
 out = Path(tempfile.mkdtemp()) / "quickstart.jsonl"
-run_task = make_search_task(env, policy="enumerate", value=VALUE, context=vars(context))
+run_task = make_search_task(env, policy="enumerate", value=VALUE, context=vars(context), trees=trees_dir(out))
 tasks = env.task_ids("test")[:EVAL_TASKS]
 outcome = await run_eval(tasks, run_task, out, config={"label": "quickstart"}, concurrency=2, progress=False)
 print(f"{outcome.ran} tasks in {outcome.wall_time_s:.1f} s -> {out}")
 display(Markdown(build_report([out]).to_markdown()))""",
+    ),
+    (
+        "md",
+        """The run kept each task's tree beside the results (what `stl eval --save-trees` does). `show` gives the page
+`stl view` writes: a sortable, filterable task table; click a task for its tree.""",
+    ),
+    (
+        "code",
+        """from langgraph_stl.view import show
+
+show(out)""",
     ),
 ]
 
@@ -228,7 +250,10 @@ This notebook uses the local reimplementation of WebShop (1k-product catalogue, 
 
 TASK = os.environ.get("STL_NB_TASK", "fixed_6")  # a WebShop session: goal 6 of the test split
 BROWSER = os.environ.get("STL_NB_BROWSER", "1") == "1"  # needs Chromium (apt: chromium; or playwright install)
-RULE_TASKS = int(os.environ.get("STL_NB_RULE_TASKS", "20"))  # test goals for the rule baseline""",
+RULE_TASKS = int(os.environ.get("STL_NB_RULE_TASKS", "20"))  # test goals for the rule baseline
+# value model of the inspected search; a model-free random value (py:langgraph_stl.evaluation.baselines:random_value)
+# runs in seconds
+SEARCH_VALUE = os.environ.get("STL_NB_SEARCH_VALUE", "smollm2")""",
     ),
     ("md", "## 1. The HTTP environment\n\nWith no URL it starts the embedded server on a free loopback port."),
     (
@@ -312,7 +337,31 @@ display(Markdown(build_report([out]).to_markdown()))""",
     ),
     (
         "md",
-        """## 5. A report with plots: the STL paper's saved results
+        """## 5. A search tree, inspected
+
+A greedy search over the same shop: the programmatic clickables policy (query variants, then the page's
+clickables ranked by overlap with the instruction) proposes, the value model scores. `keep_tree=True` keeps every
+node; the result renders as the offline inspector (`stl view` writes the same page from `stl search --tree`).
+Select a node to read its page text, value samples and rationale.""",
+    ),
+    (
+        "code",
+        """from langgraph_stl.search import SearchContext, arun_search, make_policy, make_value
+
+search = await arun_search(
+    env,
+    make_policy("py:langgraph_stl.evaluation.baselines:clickables_policy"),
+    make_value(SEARCH_VALUE),
+    TASK,
+    context=SearchContext(width=2, root_width=2, depth=4, n_rollouts=1, n_value_samples=1),
+    keep_tree=True,
+)
+print("chosen:", search["trajectory"], "| true reward:", search["reward"])
+search""",
+    ),
+    (
+        "md",
+        """## 6. A report with plots: the STL paper's saved results
 
 `stl report` reads the reference's result files directly and reproduces the paper's numbers: STL with the
 gpt-3.5 policy scores 72.845 / 36.6, and the Llama-3.1-8B value model scores 67.65 / 26.4. The paired bootstrap

@@ -141,6 +141,16 @@ class SearchTree:
         return parse_tree(data, "<search result>")
 
 
+def tree_from_state(values: dict[str, Any]) -> SearchTree:
+    """The tree in a search graph's state: ``graph.get_state(config).values``, or a LangGraph Studio / server
+    thread's ``state["values"]`` (no true rewards: those are computed only by ``arun_search``)."""
+    nodes, result = values.get("nodes"), values.get("result") or {}
+    if not isinstance(nodes, dict) or not nodes:
+        raise ValueError("this state holds no search tree (no 'nodes'; is it a search graph's thread?)")
+    base = {"task_id": str(values.get("task_id", "")), "algorithm": "?", "rollouts": []}
+    return SearchTree.from_result({**base, **result, "tree": tree_nodes(nodes)})
+
+
 def tree_nodes(nodes: dict[str, Any], true_rewards: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """The graph state's ``nodes`` as tree-file node objects (without environment states)."""
     rewards = true_rewards or {}

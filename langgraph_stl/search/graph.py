@@ -36,6 +36,7 @@ from langgraph.types import Command, RetryPolicy, Send
 from langgraph_stl.envs.base import Environment
 from langgraph_stl.search.calls import MODEL_RETRY
 from langgraph_stl.search.context import SearchContext
+from langgraph_stl.search.outline import tree_outline
 from langgraph_stl.search.policy import Policy, PolicyInput
 from langgraph_stl.search.specs import make_policy, make_value
 from langgraph_stl.search.state import (
@@ -526,6 +527,7 @@ def summarize(state: SearchState, ctx: SearchContext, algorithm: str) -> dict[st
         "invalid_proposals": stats.get("invalid_proposals", 0),
         "value_parse_failures": stats.get("value_parse_failures", 0),
         "error": None,
+        "tree_summary": tree_outline(nodes, leaves, chosen),
     }
     return result
 

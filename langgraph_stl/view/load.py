@@ -212,10 +212,13 @@ def view_of_tree(tree: SearchTree, *, source: str = "") -> View:
 
 
 def view_of_result(result: dict[str, Any]) -> View:
-    """A notebook view of an ``arun_search`` result: its tree when it kept one, else its rollouts."""
+    """A notebook view of an ``arun_search`` result (its tree when it kept one, else its rollouts), or of a search
+    graph's state values (``graph.get_state(config).values``, a Studio thread's ``state["values"]``)."""
     from langgraph_stl.evaluation.results import record_from_search
-    from langgraph_stl.evaluation.trees import SearchTree
+    from langgraph_stl.evaluation.trees import SearchTree, tree_from_state
 
+    if isinstance(result.get("nodes"), dict):
+        return view_of_tree(tree_from_state(result))
     if isinstance(result.get("tree"), list):
         return view_of_tree(SearchTree.from_result(result))
     has_truth = all("true_reward" in r for r in result.get("rollouts", []))

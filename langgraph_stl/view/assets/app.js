@@ -211,19 +211,37 @@
   Tree.prototype.reveal = function (item) {
     for (var p = item.parentElement.closest(".tn"); p; p = p.parentElement.closest(".tn")) this.toggle(p, true);
   };
-  Tree.prototype.visible = function () {
-    return Array.prototype.filter.call(this.box.querySelectorAll(".tn"), function (t) { return t.offsetParent !== null; });
+  // Visible neighbours from the DOM structure alone (no layout reads: a 5,000-node tree stays instant).
+  function kidsOf(item) {
+    var k = item.querySelector(":scope > .kids");
+    return k && !item.classList.contains("collapsed") ? k.children : null;
+  }
+  Tree.prototype.below = function (item) {
+    var k = kidsOf(item);
+    if (k && k.length) return k[0];
+    for (var p = item; p; p = p.parentElement.closest(".tn")) if (p.nextElementSibling) return p.nextElementSibling;
+    return null;
+  };
+  Tree.prototype.above = function (item) {
+    var prev = item.previousElementSibling;
+    if (!prev) return item.parentElement.closest(".tn");
+    for (var k = kidsOf(prev); k && k.length; k = kidsOf(prev)) prev = k[k.length - 1];
+    return prev;
+  };
+  Tree.prototype.last = function () {
+    var roots = this.box.children, item = roots[roots.length - 1];
+    for (var k = kidsOf(item); k && k.length; k = kidsOf(item)) item = k[k.length - 1];
+    return item;
   };
   Tree.prototype.key = function (ev) {
     var cur = this.current;
     if (!cur) return;
     var kids = cur.querySelector(":scope > .kids"), next = null;
     switch (ev.key) {
-      case "ArrowDown": case "ArrowUp": case "Home": case "End": {
-        var vis = this.visible(), i = vis.indexOf(cur);
-        next = ev.key === "ArrowDown" ? vis[i + 1] : ev.key === "ArrowUp" ? vis[i - 1] : ev.key === "Home" ? vis[0] : vis[vis.length - 1];
-        break;
-      }
+      case "ArrowDown": next = this.below(cur); break;
+      case "ArrowUp": next = this.above(cur); break;
+      case "Home": next = this.box.firstElementChild; break;
+      case "End": next = this.last(); break;
       case "ArrowRight":
         if (kids && cur.classList.contains("collapsed")) this.toggle(cur, true);
         else if (kids) next = kids.querySelector(".tn");
