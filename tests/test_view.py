@@ -341,8 +341,6 @@ def test_table_sorts_and_filters_and_dataset_view_renders(browser: Any, tmp_path
 
 
 def test_graph_output_has_a_compact_tree_summary_and_state_opens_in_the_view() -> None:
-    import asyncio
-
     from langgraph.checkpoint.memory import InMemorySaver
 
     from langgraph_stl.evaluation.trees import tree_from_state
@@ -354,7 +352,7 @@ def test_graph_output_has_a_compact_tree_summary_and_state_opens_in_the_view() -
     graph = create_search_graph(TreeEnv(), make_policy("enumerate"), value).compile(checkpointer=InMemorySaver())
     config: Any = {"configurable": {"thread_id": "studio"}}
     ctx = SearchContext(width=3, n_rollouts=1, n_value_samples=1, depth=3)
-    output = asyncio.run(graph.ainvoke({"task_id": "t0"}, config, context=ctx))
+    output = graph.invoke({"task_id": "t0"}, config, context=ctx)  # sync: a Playwright fixture may hold the loop
     summary = output["result"]["tree_summary"]
     values = graph.get_state(config).values
     assert summary["nodes"] == len(values["nodes"]) and summary["max_depth"] == 3
