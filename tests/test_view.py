@@ -361,3 +361,18 @@ def test_graph_output_has_a_compact_tree_summary_and_state_opens_in_the_view() -
     tree = tree_from_state(values)
     assert len(tree.nodes) == len(values["nodes"]) and tree.chosen == output["result"]["leaf"]
     assert "stl-data" in show(values)._repr_html_()
+
+
+def test_search_cli_saves_the_tree_and_view_opens_it(tmp_path: Path) -> None:
+    tree_file = tmp_path / "s.json.gz"
+    cmd = [sys.executable, "-m", "langgraph_stl", "search", "--policy", "enumerate", "--quiet", "--json"]
+    cmd += ["--value", "py:tests.test_view:fake_value", "--width", "3", "--rollouts", "2", "--value-samples", "1"]
+    proc = subprocess.run([*cmd, "--tree", str(tree_file)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    tree = read_tree(tree_file)
+    assert "tree" not in result and tree.chosen == result["leaf"] and len(tree.nodes) == result["tree_summary"]["nodes"]
+    assert tree.config["search"]["width"] == 3 and tree.summary["reward"] == result["reward"]
+    out = tmp_path / "s.html"
+    view = subprocess.run([sys.executable, "-m", "langgraph_stl", "view", str(tree_file), "--out", str(out)], cwd=REPO)
+    assert view.returncode == 0 and "stl-data" in out.read_text()
