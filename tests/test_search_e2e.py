@@ -53,3 +53,28 @@ def test_webshop_greedy_with_the_embedded_model_over_http() -> None:
         assert result["trajectory"][0].startswith("search[") and result["states_expanded"] >= 1
     else:
         assert result["invalid_proposals"] >= 3
+
+
+def test_sync_graph_invoke_with_the_embedded_model() -> None:
+    """``graph.invoke`` drives the search through the models' sync paths with the real server: the LLM policy and
+    a generating value model (``batch``), then a logits readout (on a private loop); tokens counted per call."""
+    from langgraph_stl.envs.game24 import Game24Env
+    from langgraph_stl.models.usage import TokenUsageCallback
+    from langgraph_stl.search import EnumeratePolicy, create_search_graph
+
+    policy, value = _models()
+    ctx = SearchContext(width=3, root_width=3, depth=1, n_rollouts=1, n_value_samples=2, expand_retries=2)
+    usage = TokenUsageCallback()
+    result = (
+        create_search_graph(Game24Env(), policy, value)
+        .compile()
+        .invoke({"task_id": "900"}, {"callbacks": [usage]}, context=ctx)["result"]
+    )
+    assert result["policy_calls"] >= 1
+    assert usage.as_dict()["smollm2"]["calls"] == result["policy_calls"] + result["value_calls"]
+    value.mode = "logits"
+    usage = TokenUsageCallback()
+    graph = create_search_graph(Game24Env(), EnumeratePolicy(), value).compile()
+    result = graph.invoke({"task_id": "900"}, {"callbacks": [usage]}, context=ctx)["result"]
+    assert len(result["value_estimates"]) == 3 and all(0 <= v <= 1 for v in result["value_estimates"].values())
+    assert usage.as_dict()["smollm2"]["calls"] == 1  # one readout for the three siblings
