@@ -79,6 +79,7 @@ def build_runner(spec: WorkSpec, *, env: Environment | None = None) -> TaskRunne
 
 def _search_task(env: Environment, options: dict[str, Any]) -> TaskFn:
     from langgraph_stl.evaluation.search_task import make_rule_task, make_search_task
+    from langgraph_stl.models.endpoints import endpoint_key
 
     if options.get("algorithm") == "rule":
         return make_rule_task(env)
@@ -92,6 +93,7 @@ def _search_task(env: Environment, options: dict[str, Any]) -> TaskFn:
     )
 
     async def run(task_id: str) -> Any:
+        endpoint_key.set(task_id)  # this task's model calls stick to one endpoint (this coroutine's context only)
         record = await run_search(task_id)
         if record.error is not None:  # the search recorded its own failure: let the driver retry the task
             raise TaskError(record.error)
@@ -101,6 +103,7 @@ def _search_task(env: Environment, options: dict[str, Any]) -> TaskFn:
 
 
 def _collect_task(env: Environment, spec: WorkSpec) -> TaskFn:
+    from langgraph_stl.models.endpoints import endpoint_key
     from langgraph_stl.search import make_policy, make_value
     from langgraph_stl.search.value import ValueMode
     from langgraph_stl.training.collect import CollectConfig, collect_one
@@ -113,6 +116,7 @@ def _collect_task(env: Environment, spec: WorkSpec) -> TaskFn:
     value = make_value(options["value"], temperature=temperature, mode=mode)
 
     async def run(task_id: str) -> Any:
+        endpoint_key.set(task_id)
         return await collect_one(env, policy, value, task_id, config)
 
     return run

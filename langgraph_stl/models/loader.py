@@ -6,6 +6,7 @@ Spec forms (also in :data:`SPEC_FORMS` and docs/MODELS.md)::
     llamacpp:MODEL.gguf[+lora=ADAPTER.gguf] any local GGUF on a managed llama.cpp server
     hf:FOLDER_OR_ID | hf:smollm2          a transformers model (a PEFT adapter folder loads base + adapter)
     openai:MODEL[@BASE_URL]               OpenAI, or any OpenAI-compatible server (vLLM, llama.cpp, Ollama)
+    openai:MODEL@URL1,URL2,...            several replicas: least-loaded, sticky per task (models/endpoints.py)
 
 Server-backed specs go through :class:`OpenAICompatibleChat` (one code path for llama.cpp, vLLM and OpenAI).
 """
@@ -31,6 +32,7 @@ SPEC_FORMS = (
     "'llamacpp:MODEL.gguf' or 'llamacpp:MODEL.gguf+lora=ADAPTER.gguf' (local GGUF on a managed llama.cpp server)",
     "'hf:FOLDER_OR_MODEL_ID' (transformers; a PEFT adapter folder loads base + adapter) or 'hf:smollm2'",
     "'openai:MODEL' or 'openai:MODEL@BASE_URL' (OpenAI or any OpenAI-compatible server)",
+    "'openai:MODEL@URL1,URL2,...' (replicas of one model: least-loaded routing, sticky per task)",
 )
 _LORA = "+lora="
 DEFAULT_MAX_TOKENS = 256
@@ -92,8 +94,8 @@ def parse_spec(spec: str, lora: str | os.PathLike[str] | None = None) -> ModelSp
         return ModelSpec("hf", rest, embedded=rest == MODEL_NAME)
     if prefix == "openai":
         model, at, url = rest.partition("@")
-        if not model or (at and not url.startswith(("http://", "https://"))):
-            raise _spec_error(spec, "expected openai:MODEL or openai:MODEL@http(s)://HOST:PORT/v1")
+        if not model or (at and not all(u.startswith(("http://", "https://")) for u in url.split(","))):
+            raise _spec_error(spec, "expected openai:MODEL or openai:MODEL@http(s)://HOST:PORT/v1[,http(s)://...]")
         return ModelSpec("openai", model, base_url=url or None)
     raise _spec_error(spec, f"unknown backend {prefix!r}")
 
@@ -193,6 +195,13 @@ def _load_openai(parsed: ModelSpec, name: str, kwargs: dict[str, Any]) -> BaseCh
         raise ValueError(
             f"openai:{parsed.target} needs OPENAI_API_KEY (or api_key=...); for a local server use "
             f"openai:{parsed.target}@http://HOST:PORT/v1"
+        )
+    if parsed.base_url is not None and "," in parsed.base_url:
+        from langgraph_stl.models.endpoints import RoutedChat
+
+        urls = parsed.base_url.split(",")
+        return RoutedChat.over(
+            urls, model=parsed.target, report_name=name, **{k: v for k, v in kwargs.items() if k != "base_url"}
         )
     return OpenAICompatibleChat(model=parsed.target, report_name=name, **kwargs)
 
