@@ -44,7 +44,8 @@ def test_stl_eval_against_a_stalled_model_server_records_a_failed_task(
         spec = f"openai:m@{url}/v1"
         start = time.monotonic()
         args = ["eval", "--env", "game24", "--tasks", "0-0", "--policy", spec, "--value", spec]
-        result = CliRunner().invoke(app, [*args, "--max-retries", "0", "--request-timeout", "0.5", "--out", str(out)])
+        options = ["--max-retries", "0", "--max-attempts", "1", "--request-timeout", "0.5", "--out", str(out)]
+        result = CliRunner().invoke(app, [*args, *options])
         elapsed = time.monotonic() - start
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert elapsed < 30, elapsed  # the client's own 2 retries: 3 x 0.5 s plus backoff
