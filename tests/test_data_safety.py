@@ -176,7 +176,7 @@ def test_improve_evaluation_file_is_tail_repaired_on_resume(tmp_path: Path, tiny
         run_improve(config, hook=crash)
     evals = tmp_path / "run" / "eval_0.jsonl"
     with evals.open("ab") as fh:
-        fh.write(b'{"task_id": "t3", "algorithm": "gre')  # the next record, torn by a kill
+        fh.write(b'{"record":"task","schema":1,"task_id":"t3","true_rew')  # the next record, torn by a kill
     run_improve(config)
     assert sorted(load_results(evals).tasks) == ["t2", "t3"]  # `stl report` reads it: repaired, not glued
 
