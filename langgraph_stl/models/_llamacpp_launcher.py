@@ -1,14 +1,21 @@
 """Child-process entry point that runs one llama.cpp server (``python -m langgraph_stl.models._llamacpp_launcher``).
 
 Running the server outside the caller's process isolates native crashes and makes it killable by PID. Protocol:
-the JSON :class:`ServerConfig` arrives as the only argument; once listening, the child prints one JSON line
+the JSON :class:`ServerConfig` arrives as the first line on stdin (never on the command line, which every local user
+can read in ``/proc/<pid>/cmdline``: it holds the server's API key); once listening, the child prints one JSON line
 ``{"address": ..., "startup_s": ...}`` on stdout and then blocks reading stdin. End of stdin (the parent closed the
 pipe or died) or SIGTERM stops the server cleanly, so no server outlives its owner.
+
+Model loading runs in native code holding the GIL, so no Python code (thread or signal handler) runs until it ends.
+During the load, SIGTERM therefore keeps its default action (the process ends at once), and on Linux the kernel kills
+the child if its parent dies (``PR_SET_PDEATHSIG``); both are handed back to the stdin protocol once the server is up.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import signal
 import sys
 import time
@@ -39,6 +46,17 @@ class ServerConfig:
         return cls(**data)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(signum: int) -> None:
+    """Linux: ask the kernel for ``signum`` when the parent dies (0 cancels); elsewhere a no-op."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
 def _serve(config: ServerConfig) -> None:
     start = time.perf_counter()
     import xllamacpp
@@ -61,13 +79,18 @@ def _serve(config: ServerConfig) -> None:
         # Loaded at scale 0: clients choose the scale per request, which avoids the stale-cache pitfall of
         # changing the global scale (see docs/MODELS.md).
         params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(path, 0.0) for path in config.lora_paths]
-    server = xllamacpp.Server(params)
+    server = xllamacpp.Server(params)  # the load: holds the GIL for seconds
+    signal.signal(signal.SIGTERM, _stop)
+    _die_with_parent(0)  # from here on, end of stdin stops the server cleanly
     address = server.listening_address
     print(json.dumps({"address": address, "startup_s": round(time.perf_counter() - start, 3)}), flush=True)
     try:
         sys.stdin.read()  # returns at EOF: the parent is gone or asked us to stop
     finally:
-        del server
+        # Not ``del server``: its destructor can wait forever on the HTTP thread (seen with the pinned xllamacpp), and a
+        # server has nothing to save. The kernel frees the model, the slots and the socket.
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -75,11 +98,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m langgraph_stl.models._llamacpp_launcher '<ServerConfig JSON>'", file=sys.stderr)
+    if argv:
+        print("usage: python -m langgraph_stl.models._llamacpp_launcher < '<ServerConfig JSON line>'", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop)
-    _serve(ServerConfig.from_json(argv[0]))
+    _die_with_parent(signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the request above: nobody will ever stop us
+        return 1
+    line = sys.stdin.readline()
+    if not line:  # the parent closed stdin (or died) before sending the configuration
+        return 1
+    _serve(ServerConfig.from_json(line))
     return 0
 
 

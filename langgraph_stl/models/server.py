@@ -3,7 +3,11 @@
 The registry is process-wide: every chat model built for the same GGUF/adapter/slot layout talks to the same
 server, so concurrent requests from a whole LangGraph run land in one server's parallel slots and are batched
 there (continuous batching). Servers stop at interpreter exit (atexit), on :func:`close_all_servers`, on
-:meth:`ManagedLlamaServer.close`, or by themselves when this process dies (their stdin pipe closes).
+:meth:`ManagedLlamaServer.close`, or by themselves when this process dies (their stdin pipe closes; during the model
+load, the kernel's parent-death signal). Each server's log is an anonymous temporary file (unlinked when created), so
+nothing is left in the temp dir whoever dies; its tail goes into every :class:`LlamaServerError`, and a running
+server's log can be read at ``/proc/<pid>/fd/2``. The server's API key travels on the child's stdin, never on a
+command line.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from langgraph_stl.models._llamacpp_launcher import ServerConfig
 
@@ -44,22 +47,23 @@ class ManagedLlamaServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        fd, log_name = tempfile.mkstemp(prefix="langgraph-stl-llamacpp-", suffix=".log")
-        os.close(fd)
-        self.log_path = Path(log_name)
+        self._log = tempfile.TemporaryFile(prefix="langgraph-stl-llamacpp-", suffix=".log")  # noqa: SIM115 (lives with the server)
         self._closed = False
         start = time.perf_counter()
-        with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "langgraph_stl.models._llamacpp_launcher", config.to_json()],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-            )
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "langgraph_stl.models._llamacpp_launcher"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
         try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(config.to_json().encode() + b"\n")
+            self._proc.stdin.flush()
             ready = self._wait_ready()
         except BaseException:
             self._terminate()
+            self._log.close()
             raise
         self.address: str = ready["address"]
         self.startup_s = time.perf_counter() - start
@@ -97,12 +101,11 @@ class ManagedLlamaServer:
             )
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the server (idempotent) and delete its log."""
+        """Stop the server (idempotent) and drop its log."""
         self._closed = True
         _forget(self)
         self._terminate(timeout)
-        with contextlib.suppress(OSError):
-            self.log_path.unlink()
+        self._log.close()
 
     def _terminate(self, timeout: float = 5.0) -> None:
         if self._proc.stdin is not None:
@@ -140,12 +143,15 @@ class ManagedLlamaServer:
             f"the llama.cpp server did not start within {STARTUP_TIMEOUT_S:.0f} s. {self._log_tail()}"
         )
 
-    def _log_tail(self, lines: int = 15) -> str:
+    def _log_tail(self, lines: int = 15, max_bytes: int = 16384) -> str:
         try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
-        except OSError:
+            fd = self._log.fileno()
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, max_bytes, max(0, size - max_bytes))
+        except (OSError, ValueError):  # closed
             return ""
-        return f"Server log ({self.log_path}), last lines:\n" + "\n".join(text)
+        text = data.decode(errors="replace").strip().splitlines()[-lines:]
+        return "Server log, last lines:\n" + "\n".join(text)
 
 
 _LOCK = threading.RLock()  # close() re-enters it through _forget()
