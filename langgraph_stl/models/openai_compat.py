@@ -9,6 +9,9 @@ from them. A managed server that died surfaces as :class:`LlamaServerError` with
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import weakref
 from typing import Any
 
 import httpx
@@ -18,12 +21,56 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, model_validator
 
 from langgraph_stl.models.server import ManagedLlamaServer
 from langgraph_stl.models.usage import choice_usage
 
 __all__ = ["OpenAICompatibleChat"]
+
+
+class _PerLoopClient:
+    """Stands in for ``AsyncOpenAI`` (or one of its resources): each event loop gets its own client.
+
+    langchain-openai shares one cached async httpx client between all models; its pooled connections belong to the
+    loop that opened them, so a second ``asyncio.run`` (or pytest-asyncio's per-test loop) fails with "Event loop is
+    closed". Attribute access here resolves to a copy of the root client with a fresh httpx client for the running
+    loop; clients of closed loops are dropped.
+    """
+
+    def __init__(self, root: openai.AsyncOpenAI, path: tuple[str, ...] = ()) -> None:
+        self._root = root
+        self._path = path
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def resource(self, *path: str) -> _PerLoopClient:
+        """A view of ``root.<path>`` (e.g. ``chat.completions``) sharing this object's per-loop clients."""
+        view = _PerLoopClient(self._root, path)
+        view._clients, view._lock = self._clients, self._lock
+        return view
+
+    def current(self) -> openai.AsyncOpenAI:
+        """The client of the running event loop (the root client outside any loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._root
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                for stale in [old for old in self._clients if old.is_closed()]:
+                    del self._clients[stale]
+                client = self._clients[loop] = self._root.copy(http_client=openai.DefaultAsyncHttpxClient())
+            return client
+
+    def __getattr__(self, name: str) -> Any:
+        target: Any = self.current()
+        for part in self._path:
+            target = getattr(target, part)
+        return getattr(target, name)
 
 
 class OpenAICompatibleChat(ChatOpenAI):
@@ -35,6 +82,20 @@ class OpenAICompatibleChat(ChatOpenAI):
     """Name used in usage accounting and ``response_metadata`` (default: the requested model)."""
 
     _server: ManagedLlamaServer | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _client_per_event_loop(self) -> OpenAICompatibleChat:
+        """Give every event loop its own async client (see :class:`_PerLoopClient`), unless the caller chose one."""
+        if self.http_async_client is None and isinstance(self.root_async_client, openai.AsyncOpenAI):
+            per_loop = _PerLoopClient(self.root_async_client)
+            self.root_async_client = per_loop
+            self.async_client = per_loop.resource("chat", "completions")
+        return self
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Serialized models name this class, so ``langchain_core.load`` rebuilds it (not a plain ``ChatOpenAI``)."""
+        return ["langgraph_stl", "models", "openai_compat"]
 
     @property
     def server(self) -> ManagedLlamaServer | None:

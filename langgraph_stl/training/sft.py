@@ -32,14 +32,20 @@ class UnknownBaseError(ValueError):
 def resolve_base(spec: str) -> Path:
     """Absolute folder of a trainable Hugging Face model for ``spec``; raises :class:`UnknownBaseError` early.
 
-    Accepted: ``smollm2`` (the embedded model, converted once to a plain folder in the cache), ``hf:<folder>`` or a
-    folder holding ``config.json``. A LoRA adapter folder is refused: STL retrains each value model from the base.
+    Accepted: ``smollm2`` (the embedded model, converted once to a plain folder in the cache), ``hf:<folder>``,
+    ``hf:<org/name>`` (a Hub model: downloaded, or from the local cache when offline) or a folder holding
+    ``config.json``. A LoRA adapter folder is refused: STL retrains each value model from the base.
     """
     if spec in ("smollm2", "hf:smollm2"):
         from langgraph_stl.models import embedded_hf_folder
 
         return Path(embedded_hf_folder()).resolve()
-    folder = Path(spec.removeprefix("hf:")).expanduser()
+    from langgraph_stl.models.hub import HubModelNotFoundError, resolve_hf_model
+
+    try:
+        folder = resolve_hf_model(spec.removeprefix("hf:")).folder
+    except HubModelNotFoundError as exc:
+        raise UnknownBaseError(f"unknown base model {spec!r}: {exc}") from exc
     if (folder / "adapter_config.json").is_file():
         raise UnknownBaseError(
             f"base {spec!r} is a LoRA adapter; train from its base model instead "
@@ -47,10 +53,10 @@ def resolve_base(spec: str) -> Path:
         )
     if not (folder / "config.json").is_file():
         raise UnknownBaseError(
-            f"unknown base model {spec!r}: expected 'smollm2', 'hf:<folder>' or a folder with config.json "
-            f"({folder.resolve()} has none)"
+            f"unknown base model {spec!r}: expected 'smollm2', 'hf:<folder>', 'hf:<org/name>' or a folder with "
+            f"config.json ({folder} has none)"
         )
-    return folder.resolve()
+    return folder
 
 
 @dataclass(slots=True)
