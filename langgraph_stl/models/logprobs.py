@@ -151,8 +151,8 @@ def _hf_logprobs(
     for start in range(0, len(encoded), model.max_batch_size):
         chunk = encoded[start : start + model.max_batch_size]
         width = max(len(ids) for ids in chunk)
-        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in chunk])
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in chunk], device=model.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk], device=model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: real tokens start at position 0
         with torch.inference_mode():
             logits = model.hf_model(
