@@ -147,3 +147,18 @@ def test_token_usage_callback_sees_wrapped_models_in_sync_runs() -> None:
     counted = usage.as_dict()
     assert counted["pol"]["calls"] == result["policy_calls"]
     assert counted["val"]["calls"] == result["value_calls"]
+
+
+async def test_an_async_only_policy_runs_in_a_sync_graph_invoked_inside_a_running_loop() -> None:
+    """A user's policy with just ``async def propose`` (no steps): ``graph.invoke`` from a notebook cell (a running
+    loop on this thread) runs it on a private loop in a worker thread; same result as ``ainvoke``."""
+    from langgraph_stl.search import PolicyInput, Proposals
+
+    class AsyncOnlyPolicy:
+        async def propose(self, env: Any, inp: PolicyInput, *, config: Any = None) -> Proposals:
+            return Proposals(list(await env.alegal_actions(inp.state) or []))
+
+    graph = create_search_graph(TreeEnv(), AsyncOnlyPolicy(), ValueModel(_valuer())).compile()
+    synced = graph.invoke({"task_id": "t0"}, context=CTX)["result"]
+    assert synced == (await graph.ainvoke({"task_id": "t0"}, context=CTX))["result"]
+    assert synced["trajectory"] == ["a", "b", "stop"]
