@@ -136,7 +136,6 @@ def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
 
         kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         folder = str(embedded_hf_folder()) if parsed.embedded else parsed.target
-        _check_path_exists(folder)
         return load_hf_chat_model(folder, name=name, **kwargs)
     return _load_openai(parsed, name, kwargs)
 
@@ -211,13 +210,3 @@ def _set_timeout(kwargs: dict[str, Any], backend: Literal["llamacpp", "openai"])
     if kwargs.get("timeout") is None and kwargs.get("request_timeout") is None:
         kwargs.pop("request_timeout", None)
         kwargs["timeout"] = request_timeout(backend)
-
-
-def _check_path_exists(target: str) -> None:
-    """A ``hf:`` target written as a path (not a Hub id such as ``org/name``) must exist: say so, plainly."""
-    looks_like_path = target.startswith(("/", ".", "~")) or target.count("/") > 1 or "\\" in target
-    if looks_like_path and not Path(target).expanduser().exists():
-        raise FileNotFoundError(
-            f"hf: model folder not found: {target} (hf: takes a folder with config.json or a PEFT adapter, "
-            "or a Hub model id such as HuggingFaceTB/SmolLM2-135M-Instruct)"
-        )
