@@ -100,3 +100,27 @@ def test_studio_serves_both_graphs_and_runs_a_search(server: str) -> None:
     assert result["algorithm"] == "bfs"
     assert len(result["trajectory"]) == 3 and result["value"] == 1.0
     assert result["trajectory"][-1].split(" (left")[0].endswith("= 24")
+
+
+@pytest.mark.slow
+def test_a_studio_threads_tree_opens_in_the_view(server: str, tmp_path: Path) -> None:
+    from langgraph_stl.evaluation.trees import read_tree, tree_from_state, write_tree
+    from langgraph_stl.view import load_view
+
+    thread = httpx.post(f"{server}/threads", json={}, timeout=30).json()["thread_id"]
+    context = {
+        "policy": "enumerate",
+        "value": "py:tests.fakes:game24_oracle_model",
+        "width": 4,
+        "root_width": 4,
+        "depth": 2,
+    }
+    body = {"assistant_id": "game24_search", "input": {"task_id": "900"}, "context": {**context, "n_rollouts": 1}}
+    run = httpx.post(f"{server}/threads/{thread}/runs/wait", json=body, timeout=120)
+    assert run.status_code == 200, run.text
+    summary = run.json()["result"]["tree_summary"]
+    values = httpx.get(f"{server}/threads/{thread}/state", timeout=30).json()["values"]
+    assert summary["nodes"] == len(values["nodes"]) == 1 + 4 + 4 and summary["outline"][0].startswith("*")
+    path = write_tree(tree_from_state(values), tmp_path / "thread.json.gz")
+    assert read_tree(path).chosen == run.json()["result"]["leaf"]
+    assert load_view(path).runs[0]["tasks"][0]["trajectory"] == run.json()["result"]["trajectory"]

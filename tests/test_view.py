@@ -376,3 +376,31 @@ def test_search_cli_saves_the_tree_and_view_opens_it(tmp_path: Path) -> None:
     out = tmp_path / "s.html"
     view = subprocess.run([sys.executable, "-m", "langgraph_stl", "view", str(tree_file), "--out", str(out)], cwd=REPO)
     assert view.returncode == 0 and "stl-data" in out.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_improve_run_folder_shows_iterations_loss_and_examples(browser: Any, tmp_path: Path) -> None:
+    from langgraph_stl.training.improve import run_improve
+    from tests.test_training_improve import _config
+    from tests.tiny_llama import build_tiny_llama
+
+    out = tmp_path / "run"
+    base = build_tiny_llama(tmp_path / "tiny-llama")
+    config = _config(out, base, gguf=False, train={"max_steps": 4, "batch_size": 2, "device": "cpu", "max_length": 256})
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        pool.submit(run_improve, config).result()
+    view = load_view(out)
+    assert [r["label"] for r in view.runs] == ["V0", "V1"] and view.iterations is not None
+    v1 = view.iterations[1]
+    assert v1["data"]["total"] > 0 and v1["samples"] and all(s["candidates"] for s in v1["samples"])
+    assert [s for s, _ in v1["train"]["loss_curve"]] == [1, 2, 3, 4]
+    page = Page(browser, write_html(view, tmp_path / "run.html"))
+    p = page.page
+    assert p.locator("[data-iteration]").count() == 2
+    assert p.locator("[data-iteration='1'] svg.loss circle").count() == 4
+    assert p.locator("[data-iteration='1'] .example").count() == len(v1["samples"])
+    assert p.locator("#plots img").count() >= 1  # stl report's Pareto plot (states per task)
+    p.select_option("select[aria-label=run]", "1")
+    assert p.locator("#tasks tbody tr").count() == 2
+    page.close()
