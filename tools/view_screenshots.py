@@ -18,6 +18,8 @@ from pathlib import Path
 from langgraph_stl.envs.webshop.browser_env import chromium_executable
 from langgraph_stl.view import View, load_view, write_html
 
+DIVERGED = "#compare tbody tr[data-diverge-step]:not([data-diverge-step='']) >> nth=0"
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,7 +33,7 @@ def main() -> int:
     shots: list[tuple[str, View, list[str]]] = [
         ("tree", load_view(args.tree), ["[data-node-id] .tog >> nth=2", ".tn:not(.chosen) > .row >> nth=3"]),
         ("results", load_view(args.results), ["#tasks tbody tr >> nth=0"]),
-        ("compare", load_view(args.compare[0], compare=args.compare[1]), ["#compare tbody tr[data-diverge-step]:not([data-diverge-step='']) >> nth=0"]),
+        ("compare", load_view(args.compare[0], compare=args.compare[1]), [DIVERGED]),
         ("dataset", load_view(args.dataset), ["#dataset details >> nth=0"]),
         ("run", load_view(args.run), ["[data-iteration='1'] details >> nth=0"]),
     ]
