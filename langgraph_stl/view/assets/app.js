@@ -132,7 +132,7 @@
 
   // ---------------------------------------------------------------------------------------------- trajectories
   function trajectory(row, divergeStep) {
-    if (!row.trajectory.length) return "<div class='muted'>no actions (the search ended at the root)</div>";
+    if (!row.trajectory.length) return "<div class='muted'>no actions recorded (the search ended at the root, or the file keeps no trajectories)</div>";
     return "<ol class='traj'>" + row.trajectory.map(function (a, i) {
       var d = divergeStep === i + 1;
       return "<li" + (d ? " class='diverge' data-divergent-step='" + (i + 1) + "'" : "") + ">" +
@@ -325,6 +325,10 @@
     if (D.compare) {
       var cmp = compareRow(state.task);
       var a = findTask(0, state.task), b = findTask(1, state.task);
+      if (!a || !b) {
+        detail.appendChild(el("div", { "class": "muted" }, "Task " + esc(state.task) + " is only in " + esc(D.runs[a ? 0 : 1].label) + "."));
+        return;
+      }
       detail.appendChild(el("h3", {}, "Task " + esc(state.task) + (cmp && cmp.step ? ": trajectories diverge at step " + cmp.step : ": same trajectory")));
       var g = el("div", { "class": "split2" });
       [[a, D.runs[0].label], [b, D.runs[1].label]].forEach(function (p) {
