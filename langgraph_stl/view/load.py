@@ -352,6 +352,7 @@ def _dataset_view(path: Path) -> View:
 
 
 def _run_folder_view(folder: Path, *, plots: bool) -> View:
+    from langgraph_stl.training.dataset import load_examples
     from langgraph_stl.training.improve import Manifest, value_spec_of
 
     try:
@@ -376,8 +377,9 @@ def _run_folder_view(folder: Path, *, plots: bool) -> View:
             "samples": [],
         }
         if k > 0 and data_file.is_file():
-            examples, errors = _examples(data_file)
-            item["data"] = {**_stats_json(examples), "errors": len(errors)}
+            read = load_examples(data_file)  # an iteration whose collection found nothing shows no statistics
+            examples, errors = read.examples, read.errors
+            item["data"] = {**_stats_json(examples), "errors": len(errors)} if examples else None
             look = [e for e in examples if e.kind == "lookahead"]
             step = max(1, len(look) // SAMPLE_EXAMPLES)
             item["samples"] = [example_json(e) for e in look[::step][:SAMPLE_EXAMPLES]]
