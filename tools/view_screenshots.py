@@ -31,7 +31,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/img"))
     args = parser.parse_args()
     shots: list[tuple[str, View, list[str]]] = [
-        ("tree", load_view(args.tree), ["[data-node-id] .tog >> nth=2", ".tn:not(.chosen) > .row >> nth=3"]),
+        ("tree", load_view(args.tree), [".tn.chosen > .row >> nth=1"]),
         ("results", load_view(args.results), ["#tasks tbody tr >> nth=0"]),
         ("compare", load_view(args.compare[0], compare=args.compare[1]), [DIVERGED]),
         ("dataset", load_view(args.dataset), ["#dataset details >> nth=0"]),
@@ -44,16 +44,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_executable())
         for name, view, clicks in shots:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, device_scale_factor=1)
+            context = browser.new_context(viewport={"width": 1280, "height": 1150}, device_scale_factor=1)
             context.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
             page = context.new_page()
             page.goto(write_html(view, Path(tmp) / f"{name}.html").as_uri())
             page.wait_for_selector("html[data-ready]")
             for selector in clicks:
                 page.locator(selector).first.click()
+            page.evaluate("window.scrollTo(0, 0)")  # a click may scroll the task detail into view
             png = page.screenshot(full_page=False)
             grey = Image.open(io.BytesIO(png)).convert("L").resize((64, 64))
-            if len(set(grey.getdata())) <= 8:
+            if len(set(grey.get_flattened_data())) <= 8:
                 print(f"error: the {name} page looks blank", file=sys.stderr)
                 return 1
             target = args.out / f"view_{name}.png"
