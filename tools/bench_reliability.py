@@ -118,12 +118,16 @@ async def held_load(url: str, *, clients: int, seconds: float, slow_loris: int, 
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /fixed_0 HTTP/1.1\r\nhost: x\r\n")
             conns.append((reader, writer))
+
+        def closed(reader: asyncio.StreamReader) -> bool:  # a FIN gives EOF, a reset an exception
+            return reader.at_eof() or reader.exception() is not None
+
         while not stop.is_set():
             await asyncio.sleep(1)
             for reader, writer in conns:
-                if not reader.at_eof():
+                if not closed(reader):
                     writer.write(b"x-a: b\r\n")
-        cut = sum(reader.at_eof() for reader, _writer in conns)
+        cut = sum(closed(reader) for reader, _writer in conns)
         for _reader, writer in conns:
             writer.close()
         return cut
