@@ -78,7 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/chat/completions":
             if body["model"] != BASE and body["model"] not in adapters:
                 return self._error(404, f"The model `{body['model']}` does not exist.", "NotFoundError")
-            message = {"role": "assistant", "content": f"served by {body['model']}"}
+            reply = f"served by {body['model']}. Thus the correctness score is 8.00 / 10.00."  # an STL-format score
+            message = {"role": "assistant", "content": reply}
             usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
             return self._reply(
@@ -162,5 +163,28 @@ def test_the_spec_routes_chat_requests_to_the_adapter(vllm: FakeVLLM, tmp_path: 
     spec = client.swap(adapter_name("runs/game24 #1", 2), _adapter(tmp_path / "a"))
     assert spec == f"openai:runs-game24--1-v2@{vllm.url}/v1"
     reply = load_chat_model(spec, max_retries=0).invoke("hi")
-    assert reply.content == "served by runs-game24--1-v2"
+    assert str(reply.content).startswith("served by runs-game24--1-v2.")
     assert vllm.requests[-1][2] is not None and vllm.requests[-1][2]["model"] == "runs-game24--1-v2"
+
+
+@pytest.mark.slow
+def test_improve_serves_each_iteration_from_vllm(vllm: FakeVLLM, tmp_path: Path) -> None:
+    """``stl improve --serve vllm``: V_k is hot-loaded after training, V_{k-1} unloaded, and V_k's searches name it."""
+    from langgraph_stl.training.improve import run_improve, value_spec_of
+    from tests.test_training_improve import _config
+    from tests.tiny_llama import build_tiny_llama
+
+    base = build_tiny_llama(tmp_path / "tiny-llama")
+    out = tmp_path / "run"
+    manifest = run_improve(_config(out, base, iterations=2, gguf=False, serve="vllm", vllm_url=f"{vllm.url}/v1"))
+    lora_calls = [(path, body) for _, path, body in vllm.requests if path.endswith("_lora_adapter")]
+    assert lora_calls == [
+        ("/v1/load_lora_adapter", {"lora_name": "run-v1", "lora_path": str(out / "iter_1" / "model")}),
+        ("/v1/load_lora_adapter", {"lora_name": "run-v2", "lora_path": str(out / "iter_2" / "model")}),
+        ("/v1/unload_lora_adapter", {"lora_name": "run-v1"}),
+    ]
+    models = manifest.data["models"]
+    assert value_spec_of(models["2"]) == f"stl:openai:run-v2@{vllm.url}/v1"
+    asked = {body["model"] for _, path, body in vllm.requests if path == "/v1/chat/completions" and body}
+    assert asked == {"run-v1", "run-v2"}  # iteration 2's collection used V_1; each evaluation its own V_k
+    assert vllm.adapters == {"run-v2": str(out / "iter_2" / "model")}

@@ -104,6 +104,12 @@ def improve_command(
     seed: Annotated[int, typer.Option(help="Search seed.")] = 0,
     baseline: Annotated[bool, typer.Option(help="Also evaluate V_0.")] = True,
     gguf: Annotated[bool, typer.Option(help="Convert each V_k to a GGUF LoRA and serve it with llama.cpp.")] = True,
+    serve: Annotated[
+        str, typer.Option(help="'local' or 'vllm': hot-load each V_k into the vLLM server at --vllm-url.")
+    ] = "local",
+    vllm_url: Annotated[
+        str | None, typer.Option(help="vLLM server (--enable-lora, runtime LoRA updating) for --serve vllm.")
+    ] = None,
     epochs: Annotated[float, typer.Option(help="Training epochs per iteration.")] = 3.0,
     max_steps: Annotated[int, typer.Option(help="Training steps per iteration (overrides epochs when > 0).")] = -1,
     batch_size: Annotated[int, typer.Option(help="Per-device training batch.")] = 8,
@@ -123,6 +129,7 @@ def improve_command(
     """Self-Taught Lookahead: improve the value model K times and evaluate each iteration."""
     apply_request_timeout(request_timeout)
     from langgraph_stl.durable import OutputLockedError
+    from langgraph_stl.models.vllm import VLLMError
     from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve, summary_rows
     from langgraph_stl.training.sft import UnknownBaseError
 
@@ -160,6 +167,8 @@ def improve_command(
             n_rollouts=n_rollouts,
             baseline=baseline,
             gguf=gguf,
+            serve=serve,  # type: ignore[arg-type]  # validated by ImproveConfig
+            vllm_url=vllm_url,
             train={
                 "epochs": epochs,
                 "max_steps": max_steps,
@@ -188,7 +197,14 @@ def improve_command(
         try:
             with interruptible(out):
                 manifest = run_improve(config, hook=hook, on_iteration=lambda m: print_summary(summary_rows(m)))
-        except (RunConfigMismatchError, UnknownBaseError, ValueError, FileNotFoundError, OutputLockedError) as exc:
+        except (
+            RunConfigMismatchError,
+            UnknownBaseError,
+            ValueError,
+            FileNotFoundError,
+            OutputLockedError,
+            VLLMError,
+        ) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     print_summary(summary_rows(manifest))

@@ -7,6 +7,7 @@ Everything lives in one run folder::
     RUN_DIR/iter_<k>/data.jsonl    lookahead examples labelled by V_{k-1} (+ data.jsonl.done: finished tasks)
     RUN_DIR/iter_<k>/model/        the LoRA adapter V_k (checkpoints/ inside while training)
     RUN_DIR/iter_<k>/model.gguf    V_k as a GGUF LoRA for llama.cpp (embedded base only)
+                                   (or, with serve="vllm", V_k is hot-loaded into a running vLLM server instead)
     RUN_DIR/iter_<k>/eval.jsonl    per-task results with V_k (`stl eval` format)
 
 A step is marked done in the manifest only after its outputs are complete, and each step resumes by itself
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph_stl.durable import exclusive
 from langgraph_stl.envs import make_env
@@ -83,8 +84,16 @@ class ImproveConfig:
     """TrainConfig overrides (epochs, max_steps, batch_size, learning_rate, loss, max_length, ...)."""
     execution: Execution = field(default_factory=lambda: Execution(concurrency=1, progress=False))
     """Where collection and evaluation tasks run (local or Ray), attempts and timeouts; not part of the identity."""
+    serve: Literal["local", "vllm"] = "local"
+    """How V_k is served: 'local' (GGUF on llama.cpp for the embedded base, else transformers) or 'vllm' (its
+    adapter hot-loaded into the vLLM server at ``vllm_url``, which must read the run folder at the same path)."""
+    vllm_url: str | None = None
 
     def __post_init__(self) -> None:
+        if self.serve not in ("local", "vllm"):
+            raise ValueError(f"serve must be 'local' or 'vllm', got {self.serve!r}")
+        if (self.serve == "vllm") != bool(self.vllm_url):
+            raise ValueError("serve='vllm' and a vllm_url go together (--serve vllm --vllm-url http://HOST:PORT)")
         if self.value_mode not in ("generate", "logits"):
             raise ValueError(f"value_mode must be 'generate' or 'logits', got {self.value_mode!r}")
         if self.iterations < 1:
@@ -110,7 +119,7 @@ class ImproveConfig:
     def identity(self) -> dict[str, Any]:
         """Settings that define the experiment: a resumed run must match them (iterations may grow)."""
         d = asdict(self)
-        for key in ("iterations", "out", "execution"):
+        for key in ("iterations", "out", "execution", "serve", "vllm_url"):
             d.pop(key)
         return d
 
@@ -431,6 +440,22 @@ class StlRun:
         self.manifest.register(k, gguf=str(gguf), spec_fast=f"smollm2+lora={gguf}")
         self.manifest.mark(step, gguf=str(gguf))
 
+    def serve(self, k: int) -> None:
+        """With serve='vllm': hot-load V_k's adapter into the vLLM server and unload V_{k-1}'s.
+
+        Runs on every pass (one request each way), so a resumed run finds V_k loaded even after a server restart.
+        """
+        if self.config.serve != "vllm" or self.config.vllm_url is None:
+            return
+        from langgraph_stl.models.vllm import VLLMLoraClient, adapter_name
+
+        client = VLLMLoraClient(self.config.vllm_url)
+        name = adapter_name(self.run_dir.name, k)
+        previous = adapter_name(self.run_dir.name, k - 1) if k > 1 else None
+        spec = client.swap(name, self.manifest.model(k)["adapter"], previous=previous)
+        self.manifest.register(k, spec_fast=spec, served=name)
+        self.manifest.mark(f"iter{k}.serve", adapter=name, url=client.base_url)
+
     async def evaluate(self, k: int) -> None:
         """Search the eval tasks with V_k (STL prompt format)."""
         step = f"iter{k}.eval"
@@ -481,6 +506,7 @@ async def arun_improve(
             await run.collect(k)
             await asyncio.to_thread(run.train, k)
             run.export(k)
+            run.serve(k)
             await run.evaluate(k)
             if on_iteration is not None:
                 on_iteration(run.manifest)
