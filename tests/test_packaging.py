@@ -113,3 +113,17 @@ def test_package_imports_without_fcntl() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True)
     assert int(out.stdout) > 50
+
+
+def test_byom_commands_parse() -> None:
+    """Every ``stl`` command in docs/BYOM.md names a real command with real options (parsed, not run)."""
+    import typer.main
+
+    text = (REPO / "docs" / "BYOM.md").read_text().replace("\\\n", " ")
+    commands = [shlex.split(line.strip()) for line in text.splitlines() if line.strip().startswith("stl ")]
+    assert len(commands) >= 5
+    group: Any = typer.main.get_command(cli.app)
+    for words in commands:
+        command = group.commands.get(words[1])
+        assert command is not None, words
+        command.make_context(words[1], words[2:])  # raises on an unknown option or a bad value
