@@ -31,6 +31,7 @@ def test_openai_compatible_specs_have_a_finite_settable_timeout(monkeypatch: pyt
         load_chat_model(url)
 
 
+@pytest.mark.slow
 def test_stl_eval_against_a_stalled_model_server_records_a_failed_task(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,3 +99,22 @@ def test_the_browser_env_fails_within_its_timeout_on_a_stalled_shop_and_a_frozen
                 env.reset("fixed_0")
             assert time.monotonic() - start < 10
             env.close()
+
+
+@pytest.mark.slow
+def test_stl_search_against_a_stalled_model_server_fails_with_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from langgraph_stl.cli import app
+
+    monkeypatch.setenv(REQUEST_TIMEOUT_ENV, "600")  # restored afterwards; --request-timeout must win
+    with stalled_endpoint() as url:
+        spec = f"openai:m@{url}/v1"
+        start = time.monotonic()
+        args = ["search", "--env", "game24", "--policy", spec, "--value", spec, "--rollouts", "1", "--json"]
+        result = CliRunner().invoke(app, [*args, "--request-timeout", "0.3"])
+        elapsed = time.monotonic() - start
+    assert result.exit_code != 0 and "Timeout" in result.output, result.output
+    assert elapsed < 90, elapsed
+    improve = CliRunner().invoke(app, ["improve", "--help"], env={"COLUMNS": "200"})
+    assert "--request-timeout" in improve.output
