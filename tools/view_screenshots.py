@@ -17,6 +17,7 @@ from pathlib import Path
 
 from langgraph_stl.envs.webshop.browser_env import chromium_executable
 from langgraph_stl.view import View, load_view, write_html
+from tests.test_view import non_blank
 
 DIVERGED = "#compare tbody tr[data-diverge-step]:not([data-diverge-step='']) >> nth=0"
 
@@ -53,8 +54,7 @@ def main() -> int:
                 page.locator(selector).first.click()
             page.evaluate("window.scrollTo(0, 0)")  # a click may scroll the task detail into view
             png = page.screenshot(full_page=False)
-            grey = Image.open(io.BytesIO(png)).convert("L").resize((64, 64))
-            if len(set(grey.get_flattened_data())) <= 8:
+            if not non_blank(png):
                 print(f"error: the {name} page looks blank", file=sys.stderr)
                 return 1
             target = args.out / f"view_{name}.png"
