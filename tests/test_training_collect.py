@@ -40,6 +40,9 @@ def test_collects_lookahead_and_terminal_examples_without_ground_truth(tmp_path:
     assert "Best Next Action: b" in best.completion and "at /a/b" in best.completion
     assert best.value == pytest.approx(0.9) and best.completion.endswith("9.00 / 10.00.")
     assert best.iteration == 2 and best.env == "tree" and best.policy_model == "enum"
+    # every candidate the lookahead compared is kept (stl view lists them): /a's successors, b the best
+    candidates = dict(best.extra["candidates"])
+    assert set(candidates) == {"a", "b", "c", "stop"} and max(candidates, key=candidates.__getitem__) == "b"
     # /a/b's best successor is the terminal /a/b/stop (9): lookahead says Terminal State, and a terminal example
     # at depth 3 carries V_k's judgement with the same value (as the reference data does)
     deep = next(e for e in t0 if e.kind == "lookahead" and e.prompt.rstrip().endswith("at /a/b"))
