@@ -16,6 +16,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from langgraph_stl import cli
+from langgraph_stl.envs.webshop.server import create_app
+from langgraph_stl.evaluation.report import plot_pareto
 from langgraph_stl.extras import EXTRA_OF, MissingExtraError, require
 from langgraph_stl.models import load_chat_model
 from tests.conftest import REPO
@@ -127,3 +129,16 @@ def test_byom_commands_parse() -> None:
         command = group.commands.get(words[1])
         assert command is not None, words
         command.make_context(words[1], words[2:])  # raises on an unknown option or a bad value
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "call"),
+    [
+        ("matplotlib", "plots", lambda: plot_pareto(None, "unused")),  # type: ignore[arg-type]
+        ("starlette", "webshop", lambda: create_app(None)),  # type: ignore[arg-type]
+    ],
+)
+def test_features_name_their_missing_extra(module: str, extra: str, call: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingExtraError, match=re.escape(f"pip install 'langgraph-stl[{extra}]'")):
+        call()

@@ -21,6 +21,7 @@ from langgraph_stl.evaluation.metrics import (
 )
 from langgraph_stl.evaluation.prices import PriceTable
 from langgraph_stl.evaluation.results import ResultsFile, load_results
+from langgraph_stl.extras import require
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +267,7 @@ def plot_pareto(report: Report, out_dir: str | Path) -> list[Path]:
     The line joins the Pareto-optimal runs (no other run is both cheaper and better on oracle score). A run that
     lacks the x quantity (e.g. no usage recorded) is left out of that plot; returns the files written.
     """
+    require("matplotlib", feature="plots")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -31,6 +31,7 @@ from langgraph_stl.envs.base import InvalidTaskError, State, StepResult
 from langgraph_stl.envs.webshop import episode, urls
 from langgraph_stl.envs.webshop.episode import InvalidAction, ObservationMode
 from langgraph_stl.envs.webshop.http_env import WebShopEnvBase
+from langgraph_stl.extras import require
 
 T = TypeVar("T")
 
@@ -89,6 +90,7 @@ class BrowserRunner:
     async def browser(self) -> Any:
         """The shared Chromium, launched on first use (call on the browser loop)."""
         if self._browser is None:
+            require("playwright", feature="the browser environment")
             from playwright.async_api import async_playwright
 
             self._playwright = await async_playwright().start()

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from langgraph_stl.envs.webshop import urls
+from langgraph_stl.extras import require
 
 PRODUCT_WINDOW = 10
 SUB_PAGES = {"Description": "description", "Features": "bulletpoints", "Reviews": "reviews", "Attributes": "attributes"}
@@ -158,6 +159,7 @@ def mturk_code(session_id: str) -> str:
 
 def create_app(site: WebShopSite) -> Any:
     """The Starlette application serving ``site``."""
+    require("starlette", "jinja2", feature="the WebShop server")
     from jinja2 import Environment, FileSystemLoader, select_autoescape
     from starlette.applications import Starlette
     from starlette.requests import Request
