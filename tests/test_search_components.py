@@ -89,6 +89,32 @@ async def test_webshop_selection_lists_possible_and_not_allowed_then_adds_buy_no
     assert last_step.actions == ["click[Buy Now]"]
 
 
+async def test_sync_and_async_proposals_are_identical_on_every_prompt_path() -> None:
+    """WebShop root queries, WebShop selection with re-asks, Game of 24 and the generic prompt: ``propose_sync``
+    (the sync graph's path) and ``propose`` drive the same steps."""
+    shop, g24, tree = FakeShopEnv(), Game24Env(), TreeEnv()
+    results = shop.step(shop.reset("t0"), "search[shoes]").state
+    path = (("search[shoes]", shop.observation(results)),)
+
+    def respond(prompt: str, k: int) -> str:
+        if "Possible next steps" in prompt:
+            return "4 + 5 = 9 (left: 6 9 10)\n10 - 6 = 4 (left: 4 4 5)"
+        if "Possible Next Actions" in prompt:
+            return "Action: click[B003]" if k % 2 else "Action: click[nothing]"
+        return "Action: search[blue shoes]\nAction: a\nAction: b"
+
+    cases = [
+        (shop, _inp(shop, shop.reset("t0"), 3)),
+        (shop, _inp(shop, results, 2, path)),
+        (g24, _inp(g24, g24.reset("900"), 5)),
+        (tree, _inp(tree, tree.reset("t0"), 2)),
+    ]
+    for env, inp in cases:
+        async_out = await LLMPolicy(ScriptedChatModel(responder=respond)).propose(env, inp)
+        sync_out = LLMPolicy(ScriptedChatModel(responder=respond)).propose_sync(env, inp)
+        assert sync_out == async_out and async_out.actions, env.name
+
+
 async def test_enumerate_policy_webshop_and_game24() -> None:
     env = FakeShopEnv()
     root = env.reset("t0")
