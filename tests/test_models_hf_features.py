@@ -182,3 +182,18 @@ def test_unparseable_structured_reply_is_an_error(tiny: BatchedChatHuggingFace) 
 
 def test_stream_chunk_type(tiny: BatchedChatHuggingFace) -> None:
     assert all(isinstance(c, AIMessageChunk) for c in tiny.stream("hi", max_tokens=3))
+
+
+def test_gpu_smoke_script_runs_on_cpu() -> None:
+    """tools/gpu_smoke_hf.py (for lent GPU machines) runs its checks on whatever device pick_device chooses."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = [sys.executable, "tools/gpu_smoke_hf.py", "--layers", "2", "--batch", "3", "--max-tokens", "6"]
+    result = subprocess.run(script, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert (report["device"], report["dtype"]) == pick_device()
+    assert all(report["checks"].values())
