@@ -165,6 +165,16 @@ def _node(steps: NodeSteps) -> Any:
     return twin(run, arun, name=steps.__name__)
 
 
+def _pure_node(func: Callable[[Any, Runtime[SearchContext]], dict[str, Any]]) -> Any:
+    """A node for a pure, fast function: its async path calls it inline, where a plain function node would cost a
+    worker-thread hop per round (measured: docs/BENCHMARKS.md, search (b))."""
+
+    async def arun(state: Any, runtime: Runtime[SearchContext]) -> dict[str, Any]:
+        return func(state, runtime)
+
+    return twin(func, arun)
+
+
 def create_search_graph(
     env: Environment | EnvFactory,
     policy: Policy | None = None,
@@ -359,8 +369,8 @@ def create_search_graph(
         "expand", _node(expand), input_schema=ExpandTask, destinations=("evaluate",), retry_policy=retry_policy
     )
     builder.add_node("evaluate", _node(evaluate), input_schema=EvaluateTask, retry_policy=retry_policy)
-    builder.add_node("select", select)  # pure: LangGraph supplies the async path
-    builder.add_node("finalize", finalize)
+    builder.add_node("select", _pure_node(select))
+    builder.add_node("finalize", _pure_node(finalize))
     builder.add_edge(START, "init")
     builder.add_conditional_edges("init", route, ["expand", "finalize"])
     builder.add_edge("evaluate", "select")
