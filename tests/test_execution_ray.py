@@ -204,3 +204,26 @@ async def test_a_sigkilled_driver_leaves_no_cluster_and_a_rerun_resumes(cluster:
     outcome = await run_eval([f"t{i}" for i in range(60)], executor, out, config={"k": 1}, progress=False)
     assert outcome.skipped == written and outcome.ran == 60 - written
     assert sorted(r["task_id"] for r in _tasks(out)) == sorted(f"t{i}" for i in range(60))
+
+
+async def test_webshop_workers_share_one_shop_per_node_and_survive_its_restart(cluster: None, tmp_path: Path) -> None:
+    from ray.util import list_named_actors
+
+    ids = [f"fixed_{i}" for i in range(6)]
+    work = WorkSpec("search", "webshop", options={"algorithm": "rule"})
+    local = tmp_path / "local.jsonl"
+    await run_eval(ids, make_executor(work, Execution(progress=False)), local, config={"k": 1}, progress=False)
+
+    executor = make_executor(work, _ray())
+    await executor.start()
+    shops = [n for n in list_named_actors() if n.startswith("stl-webshop-")]
+    assert len(shops) == 1  # one shop for the node, shared by both workers
+    ray.kill(ray.get_actor(shops[0]), no_restart=False)  # the shop dies; Ray restarts it on another port
+    out = tmp_path / "ray.jsonl"
+    outcome = await run_eval(ids, executor, out, config={"k": 1}, max_attempts=3, progress=False)
+    assert outcome.failed == 0
+    same = [
+        {t: {k: v for k, v in r.items() if k != "attempts"} for t, r in _comparable(f).items()} for f in (out, local)
+    ]
+    assert same[0] == same[1] and len(same[0]) == 6 and any(r["true_reward"] > 0 for r in same[0].values())
+    assert not [n for n in list_named_actors() if n.startswith("stl-webshop-")]  # the shop ended with the run

@@ -6,6 +6,10 @@ and the task it held costs one attempt in the driver, which requeues it for any 
 nothing (``max_task_retries=0``), so attempts are counted in one place. A timed-out attempt is cancelled inside its
 actor (``ray.cancel`` on an async actor cancels the coroutine), so the worker keeps serving.
 
+WebShop without ``--webshop-url``: the executor starts one embedded shop per node as a named actor it owns
+(restarted by Ray if it dies); the node's workers look it up by name and point their environments at it, and a
+worker whose task failed re-reads the shop's address, so a restarted shop (new port) is picked up by the retry.
+
 ``ray_address="local"`` starts a private cluster bound to 127.0.0.1 only and stops it with the driver, also when the
 driver is SIGKILLed (a small reaper process watches the driver; Ray leaves two agent processes behind otherwise).
 ``import ray`` happens only here, inside functions: Ray is the optional extra ``[distributed]``.
@@ -21,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from langgraph_stl.execution.driver import Finished, WorkerLostError
@@ -65,20 +70,83 @@ def init_local_cluster(*, num_cpus: int, num_gpus: int | None = None) -> str:
     return session
 
 
+_SHOP_RESTART_S = 120.0
+"""How long a worker waits for its node's shop to come back after a crash."""
+
+
+def _shop_name(node_id: str, tag: str) -> str:
+    return f"stl-webshop-{tag}-{node_id}"
+
+
+def _needs_shop(work: WorkSpec) -> bool:
+    return work.env == "webshop" and not work.env_kwargs.get("webshop_url")
+
+
+class _WebShopServer:
+    """The embedded WebShop of one node, shared by that node's workers (they reach it on 127.0.0.1)."""
+
+    def __init__(self, site_options: dict[str, Any]) -> None:
+        from langgraph_stl.envs.webshop.server import load_site, start_server
+
+        self._server = start_server(load_site(**site_options))
+
+    def address(self) -> tuple[str, int]:
+        return self._server.url, len(self._server.site.goals)
+
+
 class _Worker:
     """One Ray actor: builds its runner once (off the event loop), then runs tasks concurrently."""
 
-    def __init__(self, work: dict[str, Any], name: str) -> None:
+    def __init__(self, work: dict[str, Any], name: str, shop_tag: str) -> None:
         self._spec = WorkSpec.from_json(work)
         self._name = name
+        self._shop_tag = shop_tag
         self._runner: TaskRunner | None = None
         self._lock = asyncio.Lock()
+        self._shop_url: str | None = None
+
+    async def _shop_spec(self) -> WorkSpec:
+        """The spec with this node's shared WebShop filled in (when the executor started one)."""
+        if not _needs_shop(self._spec):
+            return self._spec
+        import ray
+        from ray.exceptions import RayActorError
+
+        shop = ray.get_actor(_shop_name(ray.get_runtime_context().get_node_id(), self._shop_tag))
+        deadline = time.monotonic() + _SHOP_RESTART_S
+        while True:  # a shop being restarted refuses calls for a while
+            try:
+                url, goals = await shop.address.remote()
+                break
+            except RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        self._shop_url = url
+        return WorkSpec(
+            self._spec.kind,
+            self._spec.env,
+            {**self._spec.env_kwargs, "webshop_url": url, "webshop_goals": goals},
+            self._spec.options,
+        )
 
     async def _get(self) -> TaskRunner:
         async with self._lock:
             if self._runner is None:
-                self._runner = await asyncio.to_thread(build_runner, self._spec)
+                self._runner = await asyncio.to_thread(build_runner, await self._shop_spec())
         return self._runner
+
+    async def _after_failure(self) -> None:
+        """A restarted shop listens on a new port: rebuild against it, so the task's retry can succeed."""
+        if self._shop_url is None:
+            return
+        async with self._lock:
+            current = self._shop_url
+            spec = await self._shop_spec()
+            if spec.env_kwargs["webshop_url"] != current:
+                old, self._runner = self._runner, await asyncio.to_thread(build_runner, spec)
+                if old is not None:
+                    old.close()
 
     async def ready(self) -> int:
         await self._get()
@@ -87,7 +155,11 @@ class _Worker:
     async def run(self, task_id: str) -> tuple[Any, float]:
         runner = await self._get()
         t0 = time.perf_counter()
-        value = await runner.run(task_id)
+        try:
+            value = await runner.run(task_id)
+        except Exception:
+            await self._after_failure()
+            raise
         return value, time.perf_counter() - t0
 
     def close(self) -> None:
@@ -108,6 +180,8 @@ class RayExecutor:
         self._owns_cluster = False
         self._reaper: subprocess.Popen[bytes] | None = None
         self._revivals: set[asyncio.Task[None]] = set()
+        self._shops: list[Any] = []
+        self._shop_tag = uuid.uuid4().hex[:8]  # names are per executor: a later run never meets a dying shop
 
     @property
     def slots(self) -> int:
@@ -117,6 +191,9 @@ class RayExecutor:
         return self._execution.describe()
 
     async def start(self) -> None:
+        """Connect (or start a private cluster) and wait until every worker has built its runner; idempotent."""
+        if self._actors:
+            return
         ray = import_ray()
         ex = self._execution
         if not ray.is_initialized():
@@ -137,11 +214,32 @@ class RayExecutor:
             max_task_retries=0,
             runtime_env={"env_vars": env_vars} if env_vars else None,
         )
-        self._actors = [actor.remote(self._work.to_json(), f"w{i}") for i in range(ex.workers)]
+        if _needs_shop(self._work):
+            await self._start_shops(ray)
+        self._actors = [actor.remote(self._work.to_json(), f"w{i}", self._shop_tag) for i in range(ex.workers)]
         self._load = [0] * ex.workers
         self._alive = [True] * ex.workers
         self._changed = asyncio.Condition()
         await asyncio.gather(*(a.ready.remote() for a in self._actors))  # build errors surface here, once
+
+    async def _start_shops(self, ray: ModuleType) -> None:
+        """One embedded WebShop per alive node, owned by this executor (so it ends with the run)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        site = {k: self._work.env_kwargs[k] for k in ("goals", "seed", "show_attrs") if k in self._work.env_kwargs}
+        shop = ray.remote(_WebShopServer)
+        for node in ray.nodes():
+            if node.get("Alive"):
+                strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                self._shops.append(
+                    shop.options(
+                        name=_shop_name(node["NodeID"], self._shop_tag),
+                        scheduling_strategy=strategy,
+                        num_cpus=0,
+                        max_restarts=-1,
+                    ).remote(site)
+                )
+        await asyncio.gather(*(s.address.remote() for s in self._shops))
 
     async def _pick(self) -> int:
         assert self._changed is not None, "start() first"
@@ -201,10 +299,10 @@ class RayExecutor:
         ray = import_ray()
         for task in list(self._revivals):
             task.cancel()
-        for actor in self._actors:
+        for actor in [*self._actors, *self._shops]:
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
-        self._actors = []
+        self._actors, self._shops = [], []
         if self._owns_cluster:
             await asyncio.to_thread(ray.shutdown)
             self._owns_cluster = False
