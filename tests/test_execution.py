@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,38 @@ def test_missing_ray_extra_is_one_line(tmp_path: Path) -> None:
         "pip install 'langgraph-stl[distributed]'"
     )
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def tree_env() -> Any:
+    from tests.fakes import TreeEnv
+
+    return TreeEnv(branching=2, depth=3)
+
+
+def value_chat() -> Any:
+    from tests.fakes import ScriptedChatModel, path_value_responder
+
+    return ScriptedChatModel(responder=path_value_responder({"/a": 8, "/a/b": 9}, default=4))
+
+
+def test_stl_collect_writes_examples_then_done_markers_and_resumes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from langgraph_stl.cli import app
+    from langgraph_stl.training.collect import read_done
+    from langgraph_stl.training.dataset import read_jsonl
+
+    out = tmp_path / "data.jsonl"
+    args = [
+        "collect", "--env", "py:tests.test_execution:tree_env", "--policy", "enumerate",
+        "--value", "py:tests.test_execution:value_chat", "--tasks", "t0,t1", "--beam", "1", "--explore", "1",
+        "--width", "2", "--depth", "3", "--value-samples", "1", "--concurrency", "2", "--out", str(out),
+    ]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "2 tasks collected (0 failed), 0 already done" in first.output
+    examples = read_jsonl(out, strict=True).examples
+    assert read_done(out) == {"t0", "t1"} and {e.task for e in examples} == {"t0", "t1"}
+    again = CliRunner().invoke(app, args)
+    assert "0 tasks collected (0 failed), 2 already done" in again.output
+    assert len(read_jsonl(out, strict=True).examples) == len(examples)
