@@ -39,6 +39,9 @@ class ImproveContext:
     max_steps: int = 4
     batch_size: int = 4
     max_length: int = 1024
+    serve: str = "local"
+    """'local', or 'vllm' to hot-load each V_k into the vLLM server at vllm_url (docs/BYOM.md)."""
+    vllm_url: str = ""
 
     def to_config(self) -> ImproveConfig:
         from langgraph_stl.cli.improve import parse_tasks
@@ -59,6 +62,8 @@ class ImproveContext:
             value_samples=self.value_samples,
             algorithm=self.algorithm,
             train={"max_steps": self.max_steps, "batch_size": self.batch_size, "max_length": self.max_length},
+            serve=self.serve,  # type: ignore[arg-type]  # validated by ImproveConfig
+            vllm_url=self.vllm_url or None,
         )
 
 
@@ -97,6 +102,7 @@ def train(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState
 def export(state: ImproveState, runtime: Runtime[ImproveContext]) -> ImproveState:
     with _run(runtime) as run:
         run.export(state["k"])
+        run.serve(state["k"])  # with serve='vllm': V_k hot-loaded into the vLLM server
         return _report(run)
 
 

@@ -18,6 +18,7 @@ EXTRA_OF: dict[str, str] = {
     "transformers": "local",
     "accelerate": "local",
     "langchain_huggingface": "local",
+    "huggingface_hub": "local",
     "xllamacpp": "local",
     "gguf": "local",
     "peft": "train",
