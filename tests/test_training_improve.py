@@ -158,3 +158,68 @@ def test_search_context_carries_every_search_knob() -> None:
     )
     ctx = config.search_context()
     assert (ctx.width, ctx.breadth, ctx.depth, ctx.value_mode) == (7, 2, 3, "logits")
+
+
+@pytest.mark.slow
+def test_per_depth_iteration_trains_and_serves_one_model_per_depth(tiny_base: Path, tmp_path: Path) -> None:
+    from langgraph_stl.search.specs import make_value
+    from langgraph_stl.search.value import DepthValue
+    from langgraph_stl.training.dataset import load_many
+    from langgraph_stl.training.sft import training_dir
+
+    out = tmp_path / "run"
+    events: list[tuple[str, dict[str, Any]]] = []
+    config = _config(out, tiny_base, per_depth=True, baseline=False, sft={"lr_scheduler_type": "constant"})
+    final = run_improve(config, hook=lambda step, e: events.append((step, e)))
+    depths = sorted({e.depth for e in load_many([out / "iter_1" / "data.jsonl"]).examples})
+    assert len(depths) >= 2
+    v1 = final.model(1)
+    assert sorted(int(d) for d in v1["depths"]) == depths
+    for d in depths:
+        adapter = out / "iter_1" / "model" / f"depth_{d}"
+        assert v1["depths"][str(d)]["adapter"] == str(adapter) and (adapter / "adapter_model.safetensors").is_file()
+        record = json.loads((training_dir(out / "iter_1" / "model") / "train_config.json").read_text())
+        assert record["sft"]["lr_scheduler_type"] == "constant"  # the user's SFTConfig field reached the trainer
+    assert v1["train"]["steps"] == 2 * len(depths) and v1["train"]["depths"] == depths
+    spec = value_spec_of(v1)
+    assert spec.startswith("depths:")
+    value = make_value(spec)
+    assert isinstance(value, DepthValue) and sorted(value.models) == depths
+    assert v1["metrics"]["tasks"] == 2  # evaluated with the per-depth value
+    train_steps = [e for step, e in events if step == "iter1.train"]
+    assert train_steps and train_steps[-1]["event"] == "train_step" and train_steps[-1]["step"] == 2
+
+
+async def test_depth_value_routes_each_state_to_its_depth() -> None:
+    from langgraph_stl.search.value import DepthValue, ProgrammaticValue, ValueItem
+
+    class Const(ProgrammaticValue):
+        def __init__(self, v: float) -> None:
+            super().__init__(f"v{v}")
+            self.v = v
+
+        def score(self, item: ValueItem) -> float:
+            return self.v
+
+    value = DepthValue({2: Const(0.2), 4: Const(0.4)})
+    items = [ValueItem("t", "a", "o", previous_actions=("x",) * n) for n in (0, 1, 2, 3, 5)]
+    # depth = previous actions + 1: 1 has no model below (the lowest is used), 3 uses 2, 6 uses 4
+    assert [e.value for e in await value.aevaluate("game24", items)] == [0.2, 0.2, 0.2, 0.4, 0.4]
+    assert value.name == "per-depth(2: v0.2, 4: v0.4)"
+
+
+def test_unservable_lora_config_and_older_manifests(tmp_path: Path) -> None:
+    from langgraph_stl.training.improve import Manifest
+
+    settings: dict[str, Any] = {"env": "game24", "out": str(tmp_path), "train_tasks": ["0"]}
+    with pytest.raises(ValueError, match=r"cannot be served by llama\.cpp.*DoRA"):
+        ImproveConfig(**settings, peft={"use_dora": True})
+    ImproveConfig(**settings, peft={"use_dora": True}, gguf=False)  # fine without GGUF export
+    config = ImproveConfig(**settings)
+    manifest = Manifest(tmp_path, config)
+    for key in ("per_depth", "sft", "peft"):  # a manifest written before these settings existed
+        del manifest.data["config"][key]
+    manifest.save()
+    Manifest(tmp_path, config)  # still resumes
+    with pytest.raises(RunConfigMismatchError, match="per_depth"):
+        Manifest(tmp_path, ImproveConfig(**settings, per_depth=True))

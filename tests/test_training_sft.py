@@ -80,7 +80,7 @@ def test_interrupted_training_resumes_from_checkpoint(tiny_base: Path, data: Pat
     (second,) = train(_config(data, tiny_base, tmp_path / "r", max_steps=4))
     assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-2")
     assert second.start_step == 2 and second.steps == 4
-    assert (tmp_path / "r" / "checkpoints" / "checkpoint-4").is_dir()
+    assert (tmp_path / "r_training" / "checkpoints" / "checkpoint-4").is_dir()
 
 
 @pytest.mark.slow

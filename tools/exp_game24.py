@@ -243,7 +243,9 @@ def stl_iteration(args: argparse.Namespace, env: Game24Env, p: dict[str, Any], m
             args.loss,
         ]
         _run(cmd, args.out / "train.log", {"OMP_NUM_THREADS": "1"})  # 1 thread: the CPU is oversubscribed
-        summary = json.loads((it / "model" / "train_summary.json").read_text())
+        from langgraph_stl.training.sft import SUMMARY_FILE, training_dir
+
+        (summary,) = json.loads((training_dir(it / "model") / SUMMARY_FILE).read_text())
         m.mark(f"train.{k}", seconds=time.perf_counter() - start, summary=summary, load=_load())
     if not m.done(f"export.{k}"):
         from langgraph_stl.training.gguf_lora import convert_adapter

@@ -174,9 +174,12 @@ def stage_train() -> None:
 
 def stage_export() -> None:
     """The GGUF LoRA of the trained adapter, or of its latest checkpoint when training was stopped early."""
+    from langgraph_stl.training.sft import training_dir
+
     source = ADAPTER
     if not (ADAPTER / "adapter_config.json").exists():
-        checkpoints = sorted((ADAPTER / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        found = (training_dir(ADAPTER) / "checkpoints").glob("checkpoint-*")
+        checkpoints = sorted(found, key=lambda p: int(p.name.split("-")[1]))
         if not checkpoints:
             raise SystemExit(f"no adapter or checkpoint under {ADAPTER}: run the train stage")
         source = checkpoints[-1]
@@ -247,7 +250,9 @@ def stage_report() -> None:
         if (RUNS / name).exists():
             shutil.copy(RUNS / name, DOCS / name)
     exported = json.loads((RUNS / "export.json").read_text())["adapter"] if (RUNS / "export.json").exists() else ""
-    for src in (ADAPTER / "train_summary.json", REPO / exported / "trainer_state.json"):
+    from langgraph_stl.training.sft import SUMMARY_FILE, training_dir
+
+    for src in (training_dir(ADAPTER) / SUMMARY_FILE, REPO / exported / "trainer_state.json"):
         if exported and src.exists():
             shutil.copy(src, DOCS / src.name)
     print(report)

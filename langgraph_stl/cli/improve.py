@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from langgraph_stl.cli._options import RequestTimeout, apply_request_timeout
@@ -23,6 +33,9 @@ from langgraph_stl.cli.execution import (
     execution_options,
     interruptible,
 )
+
+if TYPE_CHECKING:
+    from langgraph_stl.training.improve import ProgressHook
 
 console = Console(soft_wrap=True)
 
@@ -55,6 +68,27 @@ def _default_tasks(env_name: str, split: str, n: int) -> list[str]:
         env.close()
 
 
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
+def progress_hook(progress: Progress, *, n_train: int, n_eval: int) -> ProgressHook:
+    """One bar per step of a run: tasks for collection and evaluation, optimizer steps for training."""
+    bars: dict[str, TaskID] = {}
+
+    def hook(step: str, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if step not in bars:
+            total = event.get("total") if kind == "train_step" else n_eval if step.endswith(".eval") else n_train
+            bars[step] = progress.add_task(step, total=total)
+        if kind in ("task_done", "task_skipped"):
+            progress.advance(bars[step])
+        elif kind == "train_step":
+            progress.update(bars[step], completed=event["step"], total=event["total"])
+
+    return hook
+
+
 def print_summary(rows: list[dict[str, Any]]) -> None:
     """The per-iteration table of a run."""
     table = Table(title="STL iterations")
@@ -76,6 +110,7 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
 
 
 def improve_command(
+    ctx: typer.Context,
     env: Annotated[str, typer.Option(help="Environment: game24, webshop or py:<module>:<factory>.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (manifest, data, adapters); rerun to resume.")],
     iterations: Annotated[int, typer.Option(help="STL iterations K.")] = 1,
@@ -116,6 +151,14 @@ def improve_command(
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 2e-4,
     max_length: Annotated[int, typer.Option(help="Training sequence cap in tokens.")] = 4096,
     loss: Annotated[str, typer.Option(help="'completion' or 'full'.")] = "completion",
+    per_depth: Annotated[
+        bool, typer.Option("--per-depth/--single", help="One value model per depth (the reference's) or one for all.")
+    ] = False,
+    sft_config: Annotated[
+        Path | None, typer.Option(help="YAML/JSON file of SFTConfig fields (the training flags above win over it).")
+    ] = None,
+    lora_config: Annotated[Path | None, typer.Option(help="YAML/JSON file of LoraConfig fields.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the iterations as JSON (progress on stderr).")] = False,
     request_timeout: RequestTimeout = None,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = "local",
@@ -128,8 +171,10 @@ def improve_command(
 ) -> None:
     """Self-Taught Lookahead: improve the value model K times and evaluate each iteration."""
     apply_request_timeout(request_timeout)
+    from langgraph_stl.cli.train import explicit_fields
     from langgraph_stl.durable import OutputLockedError
     from langgraph_stl.models.vllm import VLLMError
+    from langgraph_stl.training.config import SFT_FIELDS, ConfigFileError, overrides_from_file
     from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve, summary_rows
     from langgraph_stl.training.sft import UnknownBaseError
 
@@ -144,7 +189,18 @@ def improve_command(
         worker_gpus=worker_gpus,
         progress=False,  # the per-step bars below show progress
     )
+    train = {
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "max_length": max_length,
+        "loss": loss,
+    }
+    out_console = Console(stderr=True, soft_wrap=True) if as_json else console
     try:
+        sft = overrides_from_file(sft_config, explicit=explicit_fields(ctx), fields_map=SFT_FIELDS)
+        peft = overrides_from_file(lora_config, explicit=(), fields_map={})
         config = ImproveConfig(
             env=env,
             out=str(out),
@@ -169,34 +225,23 @@ def improve_command(
             gguf=gguf,
             serve=serve,  # type: ignore[arg-type]  # validated by ImproveConfig
             vllm_url=vllm_url,
-            train={
-                "epochs": epochs,
-                "max_steps": max_steps,
-                "batch_size": batch_size,
-                "learning_rate": lr,
-                "max_length": max_length,
-                "loss": loss,
-            },
+            train=train,
             execution=execution,
+            per_depth=per_depth,
+            sft=sft,
+            peft=peft,
         )
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except (ConfigFileError, ValueError) as exc:
+        out_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        bars: dict[str, Any] = {}
-
-        def hook(step: str, event: dict[str, Any]) -> None:
-            if step not in bars:
-                total = len(config.eval_tasks if step.endswith(".eval") else config.train_tasks)
-                bars[step] = progress.add_task(step, total=total)
-            if event["event"] in ("task_done", "task_skipped"):
-                progress.advance(bars[step])
-
+    with Progress(*progress_columns(), console=out_console, transient=False) as progress:
+        hook = progress_hook(progress, n_train=len(config.train_tasks), n_eval=len(config.eval_tasks))
+        per_iteration = None if as_json else (lambda m: print_summary(summary_rows(m)))
         try:
-            with interruptible(out):
-                manifest = run_improve(config, hook=hook, on_iteration=lambda m: print_summary(summary_rows(m)))
+            # With --json, stdout carries only the JSON: anything a library prints goes to stderr.
+            with interruptible(out), contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+                manifest = run_improve(config, hook=hook, on_iteration=per_iteration)
         except (
             RunConfigMismatchError,
             UnknownBaseError,
@@ -205,8 +250,11 @@ def improve_command(
             OutputLockedError,
             VLLMError,
         ) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            out_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps({"manifest": str(manifest.path), "iterations": summary_rows(manifest)}))
+        return
     print_summary(summary_rows(manifest))
     console.print(f"manifest: {manifest.path}")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +27,8 @@ def _fail(message: str) -> typer.Exit:
 def print_train_summaries(summaries: list[TrainSummary]) -> None:
     """The end-of-training table: steps, loss first → last, throughput."""
     table = Table(title="training summary")
-    for col in ("adapter", "depth", "examples", "steps", "loss first → last", "eval loss", "tokens/s", "s/step"):
+    columns = ("adapter", "depth", "examples", "steps", "loss first → last", "eval loss", "tokens/s", "s/step", "procs")
+    for col in columns:
         table.add_column(col)
     for s in summaries:
         loss = (
@@ -40,11 +43,43 @@ def print_train_summaries(summaries: list[TrainSummary]) -> None:
             "-" if s.eval_loss is None else f"{s.eval_loss:.4f}",
             f"{s.tokens_per_second:.1f}",
             f"{s.seconds_per_step:.2f}",
+            str(s.world_size),
         )
     console.print(table)
 
 
+def summaries_json(summaries: list[TrainSummary], **extra: object) -> str:
+    """``--json``: every adapter's summary, plus the run's world size and token throughput."""
+    seconds = max((s.seconds for s in summaries), default=0.0)
+    tokens = sum(s.tokens for s in summaries)
+    total_seconds = sum(s.seconds for s in summaries)
+    return json.dumps(
+        {
+            "world_size": max((s.world_size for s in summaries), default=1),
+            "tokens": tokens,
+            "tokens_per_second": tokens / total_seconds if total_seconds > 0 else 0.0,
+            "seconds": seconds if len(summaries) == 1 else total_seconds,
+            "adapters": [s.to_json() for s in summaries],
+            **extra,
+        }
+    )
+
+
+# Command-line parameter -> TrainConfig field, where the names differ.
+_FIELD_OF = {"lr": "learning_rate", "depth": "depths"}
+
+
+_GIVEN = ("COMMANDLINE", "ENVIRONMENT")
+
+
+def explicit_fields(ctx: typer.Context) -> set[str]:
+    """TrainConfig fields the user set on the command line (they win over --sft-config/--lora-config files)."""
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    return {_FIELD_OF.get(n, n) for n, src in sources.items() if src is not None and src.name in _GIVEN}
+
+
 def train_command(
+    ctx: typer.Context,
     data: Annotated[list[Path], typer.Option("--data", help=help_for("data"))],
     out: Annotated[Path, typer.Option("--out", help=help_for("out"))],
     base: Annotated[str, typer.Option(help=help_for("base"))] = "smollm2",
@@ -62,7 +97,13 @@ def train_command(
     loss: Annotated[str, typer.Option(help=help_for("loss"))] = "completion",
     max_length: Annotated[int, typer.Option(help=help_for("max_length"))] = 4096,
     per_depth: Annotated[bool, typer.Option("--per-depth/--single", help=help_for("per_depth"))] = False,
-    depth: Annotated[list[int] | None, typer.Option("--depth", help=help_for("depths"))] = None,
+    depth: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--depth",
+            help=help_for("depths") + " One --depth K also gives reference files without depth<k> in the name.",
+        ),
+    ] = None,
     merge: Annotated[bool, typer.Option(help=help_for("merge"))] = False,
     seed: Annotated[int, typer.Option(help=help_for("seed"))] = 3407,
     save_steps: Annotated[int, typer.Option(help=help_for("save_steps"))] = 25,
@@ -70,9 +111,35 @@ def train_command(
     device: Annotated[str, typer.Option(help=help_for("device"))] = "auto",
     quantize: Annotated[str, typer.Option(help=help_for("quantize"))] = "auto",
     strict: Annotated[bool, typer.Option(help=help_for("strict"))] = False,
+    logging_steps: Annotated[int, typer.Option(help=help_for("logging_steps"))] = 1,
+    report_to: Annotated[str, typer.Option(help=help_for("report_to"))] = "none",
+    sft_config: Annotated[
+        Path | None,
+        typer.Option(help="YAML/JSON file of SFTConfig fields over the defaults (flags given here win over it)."),
+    ] = None,
+    lora_config: Annotated[
+        Path | None,
+        typer.Option(help="YAML/JSON file of LoraConfig fields over the defaults (flags given here win over it)."),
+    ] = None,
+    nproc: Annotated[int, typer.Option(help="Processes per node: >1 runs data-parallel under torchrun.")] = 1,
+    nnodes: Annotated[int, typer.Option(help="Nodes of a multi-node torchrun job (with --rdzv-endpoint).")] = 1,
+    node_rank: Annotated[int | None, typer.Option(help="This node's rank (torchrun --node_rank).")] = None,
+    rdzv_endpoint: Annotated[str, typer.Option(help="HOST:PORT of the rendezvous (multi-node).")] = "",
+    rdzv_id: Annotated[str, typer.Option(help="Rendezvous id, the same on every node.")] = "stl-train",
+    rdzv_backend: Annotated[str, typer.Option(help="Rendezvous backend.")] = "c10d",
+    push_to_hub: Annotated[
+        str | None, typer.Option("--push-to-hub", metavar="REPO", help="Upload the adapter to this Hub repo.")
+    ] = None,
+    private: Annotated[bool, typer.Option(help="With --push-to-hub: create the repo private.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (training output goes to stderr).")] = (
+        False
+    ),
 ) -> None:
-    """Fine-tune a value model with LoRA on STL data (resumes from <out>/checkpoints when interrupted)."""
+    """Fine-tune a value model with LoRA on STL data (resumes from <out>_training/checkpoints when interrupted)."""
+    from langgraph_stl.training.config import LORA_FIELDS, SFT_FIELDS, ConfigFileError, overrides_from_file
     from langgraph_stl.training.dataset import DatasetError
+    from langgraph_stl.training.distributed import Launch, train_distributed
+    from langgraph_stl.training.hub import PushError, push_adapter
     from langgraph_stl.training.sft import UnknownBaseError, train
 
     try:
@@ -102,11 +169,50 @@ def train_command(
             device=device,  # type: ignore[arg-type]
             quantize=quantize,  # type: ignore[arg-type]
             strict=strict,
+            logging_steps=logging_steps,
+            report_to=report_to,
         )
-        summaries = train(config)
-    except (UnknownBaseError, DatasetError, ValueError, RuntimeError) as exc:
+        explicit = explicit_fields(ctx)
+        sft = overrides_from_file(sft_config, explicit=explicit, fields_map=SFT_FIELDS)
+        peft = overrides_from_file(lora_config, explicit=explicit, fields_map=LORA_FIELDS)
+        launch = Launch(nproc, nnodes, node_rank, rdzv_endpoint, rdzv_id, rdzv_backend)
+        # With --json, stdout carries only the JSON: the trainer's logs and progress go to stderr.
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            if launch.distributed:
+                summaries = train_distributed(config, launch, sft=sft, peft=peft, stdout=sys.stderr)
+            else:
+                summaries = train(config, sft_config=sft, peft_config=peft)
+        pushed = push_adapter(out, push_to_hub, private=private) if push_to_hub and summaries else None
+    except (UnknownBaseError, DatasetError, ConfigFileError, PushError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(summaries_json(summaries, pushed=pushed))
+        return
     print_train_summaries(summaries)
+    if pushed:
+        console.print(f"pushed {out} to {push_to_hub}: {pushed}")
+
+
+def push_command(
+    adapter: Annotated[Path, typer.Argument(help="An adapter folder `stl train` wrote (or one with depth_<k>/).")],
+    repo: Annotated[str, typer.Argument(help="Hub repo id, e.g. me/stl-value-v1 (created if missing).")],
+    private: Annotated[bool, typer.Option(help="Create the repo private.")] = False,
+) -> None:
+    """Upload a portable adapter folder to the Hugging Face Hub."""
+    from langgraph_stl.training.hub import PushError, base_of, check_portable, push_adapter
+
+    try:
+        adapters = check_portable(adapter)
+        local = [a for a in adapters if Path(base_of(a)).is_absolute()]
+        if local:
+            console.print(
+                f"[yellow]note:[/yellow] {local[0]} names a local base ({base_of(local[0])}); others need that "
+                "folder (the model card says how the base was made)"
+            )
+        url = push_adapter(adapter, repo, private=private)
+    except PushError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"pushed {adapter} to {repo}: {url}")
 
 
 @dataset_app.command("stats")
@@ -158,16 +264,17 @@ def import_command(
     env: Annotated[str, typer.Option(help="Environment the data comes from.")] = "webshop",
     policy_model: Annotated[str, typer.Option(help="Policy that generated the data (e.g. gpt-35-turbo).")] = "",
     value_model: Annotated[str, typer.Option(help="Value model V0 that labelled it.")] = "",
+    depth: Annotated[int | None, typer.Option(help="Depth of files whose name carries no depth<k>.")] = None,
 ) -> None:
     """Convert reference ShareGPT files into the project's JSONL (with provenance)."""
     from langgraph_stl.durable import OutputLockedError
-    from langgraph_stl.training.dataset import DatasetError, ExampleWriter, read_sharegpt
+    from langgraph_stl.training.dataset import DatasetError, ExampleWriter, read_sharegpt, unnamed_depth
 
     n = 0
     try:
         with ExampleWriter(out) as writer:
             for p in paths:
-                for ex in read_sharegpt(p, env=env):
+                for ex in read_sharegpt(p, env=env, depth=unnamed_depth(p, depth)):
                     ex.policy_model, ex.value_model = policy_model, value_model
                     writer.write(ex)
                     n += 1
@@ -224,5 +331,6 @@ def export_gguf_command(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
     app.command("train")(train_command)
+    app.command("push")(push_command)
     app.add_typer(dataset_app, name="dataset")
     app.command("export-gguf")(export_gguf_command)

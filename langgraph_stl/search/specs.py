@@ -2,7 +2,8 @@
 
 Policy specs: ``enumerate`` (legal actions in order), ``enumerate:shuffle`` (seeded shuffle), or a chat-model spec
 for :func:`langgraph_stl.models.load_chat_model` (``smollm2``, ``hf:<folder>``, ``openai:<model>@<url>``...).
-Value specs: a chat-model spec (base prompts) or ``stl:<chat-model spec>`` (fine-tuned STL format). Either may be
+Value specs: a chat-model spec (base prompts), ``stl:<chat-model spec>`` (fine-tuned STL format) or
+``depths:{"1": "<value spec>", "2": ...}`` (one value model per depth, :class:`DepthValue`). Either may be
 ``py:<module>:<attr>``: a zero-argument callable returning a chat model or any chat-model Runnable (``with_retry``,
 ``with_fallbacks``...), or a ready policy/value model: the hook for models that have no spec (tests use it for
 scripted fakes).
@@ -15,13 +16,17 @@ build yourself keeps its own settings.
 from __future__ import annotations
 
 import importlib
+import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
 from langgraph_stl.search.policy import EnumeratePolicy, LLMPolicy, Policy
-from langgraph_stl.search.value import ValueMode, ValueModel
+from langgraph_stl.search.value import DepthValue, ValueMode, ValueModel
+
+PER_DEPTH = "depths:"
 
 POLICY_MAX_TOKENS = 160
 """Reply budget of a spec-built policy model: a one-sentence rationale plus one action (WebShop), or eight
@@ -92,8 +97,17 @@ def make_policy(spec: str, *, temperature: float | None = None, max_tokens: int 
 def make_value(
     spec: str, *, temperature: float | None = None, mode: ValueMode = "generate", max_tokens: int | None = None
 ) -> ValueModel:
-    """A value model from its spec; ``stl:`` selects the fine-tuned prompt format. A model spec's replies are
-    capped at ``max_tokens`` (default :data:`VALUE_MAX_TOKENS`, :data:`STL_VALUE_MAX_TOKENS` for ``stl:``)."""
+    """A value model from its spec; ``stl:`` selects the fine-tuned prompt format, ``depths:`` one model per depth.
+    A model spec's replies are capped at ``max_tokens`` (default :data:`VALUE_MAX_TOKENS`,
+    :data:`STL_VALUE_MAX_TOKENS` for ``stl:``)."""
+    if spec.startswith(PER_DEPTH):
+        try:
+            specs = {int(d): str(s) for d, s in json.loads(spec[len(PER_DEPTH) :]).items()}
+        except (ValueError, AttributeError):
+            raise ValueError(f'bad spec {spec!r}: expected depths:{{"1": "<value spec>", ...}}') from None
+        return DepthValue(
+            {d: make_value(s, temperature=temperature, mode=mode, max_tokens=max_tokens) for d, s in specs.items()}
+        )
     style = "base"
     if spec.startswith("stl:"):
         style, spec = "stl", spec[4:]
@@ -104,3 +118,8 @@ def make_value(
     if not isinstance(model, Runnable):
         raise TypeError(f"value spec {spec!r} gave {type(model).__name__}, not a chat model")
     return ValueModel(model, style="stl" if style == "stl" else "base", mode=mode)
+
+
+def per_depth_spec(specs: Mapping[int, str]) -> str:
+    """The ``depths:`` value spec of one value-model spec per depth (a string, so it crosses process boundaries)."""
+    return PER_DEPTH + json.dumps({str(d): specs[d] for d in sorted(specs)})

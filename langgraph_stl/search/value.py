@@ -335,3 +335,43 @@ class ProgrammaticValue(ValueModel):
         """One :meth:`score` per state, in order."""
         scores: list[float] = yield Twin(lambda: [self.score(item) for item in items])
         return [ValueEstimate(value=v, rationale="", samples=[v]) for v in scores]
+
+
+class DepthValue(ValueModel):
+    """One value model per depth, as the reference served its per-depth STL models: a state after d actions (its
+    parent's actions plus its own) is valued by ``models[d]``, or by the nearest trained depth below (above when
+    none is below) when d has no model of its own."""
+
+    def __init__(self, models: Mapping[int, ValueModel]) -> None:
+        if not models:
+            raise ValueError("a per-depth value model needs at least one depth")
+        self.models = dict(sorted(models.items()))
+        first = next(iter(self.models.values()))
+        self.style, self.mode = first.style, first.mode
+
+    @property
+    def name(self) -> str:
+        return "per-depth(" + ", ".join(f"{d}: {m.name}" for d, m in self.models.items()) + ")"
+
+    def for_depth(self, depth: int) -> ValueModel:
+        below = [d for d in self.models if d <= depth]
+        return self.models[below[-1] if below else next(iter(self.models))]
+
+    def steps(
+        self,
+        env_name: str,
+        items: Sequence[ValueItem],
+        *,
+        n_samples: int = 5,
+        config: RunnableConfig | None = None,
+    ) -> Steps[list[ValueEstimate]]:
+        """Items grouped by depth (siblings share one), each group valued by its depth's model."""
+        groups: dict[int, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(len(item.previous_actions) + 1, []).append(i)
+        out: dict[int, ValueEstimate] = {}
+        for depth, idx in groups.items():
+            group = [items[i] for i in idx]
+            estimates = yield from self.for_depth(depth).steps(env_name, group, n_samples=n_samples, config=config)
+            out.update(zip(idx, estimates, strict=True))
+        return [out[i] for i in range(len(items))]

@@ -3,11 +3,17 @@
 Defaults follow the STL paper's value-model training (r=16, alpha=16, dropout 0, all linear projections, lr 2e-4,
 warm-up 10 steps, weight decay 0.01, per-device batch 8) except where the reference made a choice that only
 suits an 8B model on a GPU; those differences are noted per field.
+
+:class:`TrainConfig` holds the project's knobs. Any other ``SFTConfig``/``LoraConfig`` field comes from the user's
+own config (a file for the CLI, an object or a dict in Python) and is applied on top, TrlParser-style: project
+defaults, then the user's file, then explicit command-line flags (:func:`overrides_from_file`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal
 
 LossMode = Literal["completion", "full"]
@@ -86,6 +92,10 @@ class TrainConfig:
     )
     strict: bool = field(default=False, metadata={"help": "Fail on malformed dataset lines instead of skipping them."})
     logging_steps: int = field(default=1, metadata={"help": "Log the loss every N steps."})
+    report_to: str = field(
+        default="none",
+        metadata={"help": "Where the trainer logs: none, tensorboard (<out>_training/checkpoints/runs) or wandb."},
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,6 +115,64 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# TrainConfig fields that set an SFTConfig / LoraConfig field (the CLI flag wins over the user's file for these).
+SFT_FIELDS: dict[str, str] = {
+    "epochs": "num_train_epochs",
+    "max_steps": "max_steps",
+    "learning_rate": "learning_rate",
+    "warmup_steps": "warmup_steps",
+    "weight_decay": "weight_decay",
+    "batch_size": "per_device_train_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "max_length": "max_length",
+    "seed": "seed",
+    "save_steps": "save_steps",
+    "logging_steps": "logging_steps",
+    "report_to": "report_to",
+}
+LORA_FIELDS: dict[str, str] = {
+    "lora_r": "r",
+    "lora_alpha": "lora_alpha",
+    "lora_dropout": "lora_dropout",
+    "target_modules": "target_modules",
+}
+
+
+class ConfigFileError(ValueError):
+    """A user's ``--sft-config`` / ``--lora-config`` file cannot be used; the message names the file."""
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of config fields (JSON is YAML, so one parser reads both)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigFileError(f"{path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(f"{path}: not valid YAML/JSON ({exc})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise ConfigFileError(f"{path}: expected a mapping of field names to values, got {type(raw).__name__}")
+    return raw
+
+
+def overrides_from_file(
+    path: str | Path | None, *, explicit: Collection[str], fields_map: Mapping[str, str]
+) -> dict[str, Any]:
+    """The fields of a user's config file, minus those an explicit CLI flag sets (``fields_map``: TrainConfig
+    field -> config field), so that the precedence is: project defaults < file < flags."""
+    if path is None:
+        return {}
+    overrides = read_config_file(path)
+    for name in explicit:
+        overrides.pop(fields_map.get(name, ""), None)
+    return overrides
 
 
 def help_for(name: str) -> str:

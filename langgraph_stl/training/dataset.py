@@ -213,8 +213,16 @@ def _utf8(raw: bytes) -> str:
 def _depth_from_name(path: Path) -> int:
     found = _DEPTH_RE.findall(path.stem)
     if not found:
-        raise DatasetError(f"{path}: cannot tell the depth from the file name (expected 'depth<k>' or 'depth=<k>')")
+        raise DatasetError(
+            f"{path}: cannot tell the depth from the file name (expected 'depth<k>' or 'depth=<k>'); "
+            "give it with --depth K"
+        )
     return int(found[-1])
+
+
+def unnamed_depth(path: str | os.PathLike[str], depth: int | None) -> int | None:
+    """``depth`` for a reference file whose name carries no ``depth<k>``; None (the name decides) otherwise."""
+    return None if _DEPTH_RE.search(Path(path).stem) else depth
 
 
 def read_sharegpt(path: str | os.PathLike[str], *, depth: int | None = None, env: str = "") -> list[Example]:
@@ -280,24 +288,26 @@ def write_sharegpt(examples: Iterable[Example], path: str | os.PathLike[str]) ->
     os.replace(tmp, path)
 
 
-def load_examples(path: str | os.PathLike[str], *, strict: bool = False) -> ReadResult:
-    """Load either format: a reference JSON array (first byte '[') or the project's JSONL."""
+def load_examples(path: str | os.PathLike[str], *, strict: bool = False, depth: int | None = None) -> ReadResult:
+    """Load either format: a reference JSON array (first byte '[') or the project's JSONL.
+
+    ``depth``: the depth of a reference file whose name carries none (a name's ``depth<k>`` still wins)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
     with path.open("rb") as fh:
         head = fh.read(64).lstrip()
     if head.startswith(b"["):
-        return ReadResult(read_sharegpt(path), [])
+        return ReadResult(read_sharegpt(path, depth=unnamed_depth(path, depth)), [])
     return read_jsonl(path, strict=strict)
 
 
-def load_many(paths: Iterable[str | os.PathLike[str]], *, strict: bool = False) -> ReadResult:
+def load_many(paths: Iterable[str | os.PathLike[str]], *, strict: bool = False, depth: int | None = None) -> ReadResult:
     """Concatenate :func:`load_examples` over several files."""
     examples: list[Example] = []
     errors: list[str] = []
     for p in paths:
-        res = load_examples(p, strict=strict)
+        res = load_examples(p, strict=strict, depth=depth)
         examples.extend(res.examples)
         errors.extend(res.errors)
     return ReadResult(examples, errors)

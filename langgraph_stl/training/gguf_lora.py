@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,39 @@ def _load_adapter(adapter_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return json.loads(cfg_path.read_text()), load_file(str(weights_path))
 
 
+def config_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Why a peft config (``adapter_config.json``, or LoraConfig fields) cannot become a GGUF LoRA; empty if it can.
+
+    ``stl improve`` checks the user's LoRA fields with this before collecting, as it checks the base."""
+    problems = []
+    if cfg.get("peft_type", "LORA") != "LORA":
+        problems.append(f"only LoRA adapters convert, this one is {cfg.get('peft_type')}")
+    if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
+        problems.append("per-module rank/alpha patterns are not supported by GGUF LoRA (one alpha per file)")
+    if cfg.get("use_dora"):
+        problems.append("DoRA adapters cannot be expressed as a GGUF LoRA")
+    if cfg.get("modules_to_save") or cfg.get("trainable_token_indices"):
+        problems.append("modules_to_save / trained token embeddings have no GGUF LoRA form")
+    return problems
+
+
+def _base_config(base: str) -> Path:
+    """The base's ``config.json``: in its folder, or in the Hugging Face cache for a Hub id."""
+    folder = Path(base) / "config.json"
+    if folder.is_file():
+        return folder
+    if base and not Path(base).is_absolute():
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(base, "config.json")
+        if isinstance(cached, str):
+            return Path(cached)
+    raise GGUFConversionError(
+        f"base model config not found for {base!r}: the adapter's base_model_name_or_path must be the folder it was "
+        "trained on or a Hub id in the local Hugging Face cache"
+    )
+
+
 def convert_adapter(adapter_dir: str | Path, out_path: str | Path) -> ConversionInfo:
     """Write ``out_path`` (GGUF LoRA, f32 tensors) from the peft adapter in ``adapter_dir``."""
     import gguf
@@ -67,18 +101,10 @@ def convert_adapter(adapter_dir: str | Path, out_path: str | Path) -> Conversion
 
     adapter_dir, out_path = Path(adapter_dir), Path(out_path)
     cfg, tensors = _load_adapter(adapter_dir)
-    if cfg.get("peft_type", "LORA") != "LORA":
-        raise GGUFConversionError(f"only LoRA adapters convert, this one is {cfg.get('peft_type')}")
-    if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
-        raise GGUFConversionError("per-module rank/alpha patterns are not supported by GGUF LoRA (one alpha per file)")
-    if cfg.get("use_dora"):
-        raise GGUFConversionError("DoRA adapters cannot be expressed as a GGUF LoRA")
-    base_cfg_path = Path(cfg.get("base_model_name_or_path", "")) / "config.json"
-    if not base_cfg_path.is_file():
-        raise GGUFConversionError(
-            f"base model config not found at {base_cfg_path}; the adapter's base_model_name_or_path must be the "
-            "absolute folder it was trained on"
-        )
+    problems = config_problems(cfg)
+    if problems:
+        raise GGUFConversionError("; ".join(problems))
+    base_cfg_path = _base_config(str(cfg.get("base_model_name_or_path", "")))
     base_cfg = json.loads(base_cfg_path.read_text())
     if base_cfg.get("model_type") != "llama":
         raise GGUFConversionError(f"only Llama-family bases are supported, got model_type={base_cfg.get('model_type')}")

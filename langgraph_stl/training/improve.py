@@ -5,15 +5,18 @@ Everything lives in one run folder::
     RUN_DIR/manifest.json          steps done, model registry, metrics (rewritten atomically after every step)
     RUN_DIR/eval_0.jsonl           per-task results with V_0 (the baseline; `stl eval` format, `stl report` reads it)
     RUN_DIR/iter_<k>/data.jsonl    lookahead examples labelled by V_{k-1} (+ data.jsonl.done: finished tasks)
-    RUN_DIR/iter_<k>/model/        the LoRA adapter V_k (checkpoints/ inside while training)
-    RUN_DIR/iter_<k>/model.gguf    V_k as a GGUF LoRA for llama.cpp (embedded base only)
+    RUN_DIR/iter_<k>/model/        the LoRA adapter V_k, portable (with per_depth: model/depth_<d>/, one per depth)
+    RUN_DIR/iter_<k>/model_training/   its checkpoints, resolved configs and training summary
+    RUN_DIR/iter_<k>/model.gguf    V_k as a GGUF LoRA for llama.cpp (embedded base only; model_depth<d>.gguf)
                                    (or, with serve="vllm", V_k is hot-loaded into a running vLLM server instead)
     RUN_DIR/iter_<k>/eval.jsonl    per-task results with V_k (`stl eval` format)
 
 A step is marked done in the manifest only after its outputs are complete, and each step resumes by itself
 (collection skips finished tasks, training restarts from its last checkpoint, evaluation skips evaluated tasks), so
 a crash or kill anywhere loses at most the work in flight. V_k is always retrained from the base model on the
-data V_{k-1} labelled (the reference's scheme), and V_k for k > 0 is prompted in the fine-tuned STL format.
+data V_{k-1} labelled (the reference's scheme), and V_k for k > 0 is prompted in the fine-tuned STL format. With
+``per_depth`` V_k is one adapter per depth, and a state after d actions is valued by the depth-d one (the reference's
+serving); the manifest's model entry lists them under ``depths``.
 Collection and evaluation go through the shared driver (``langgraph_stl.execution``), so ``execution`` runs them
 locally or on a Ray cluster; it is not part of the run's identity, so a run may resume under another executor.
 """
@@ -26,7 +29,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +38,7 @@ from langgraph_stl.envs import make_env
 from langgraph_stl.envs.base import Environment, task_data_change
 from langgraph_stl.execution import Execution, WorkSpec, make_executor
 from langgraph_stl.search.context import SearchContext
+from langgraph_stl.search.specs import per_depth_spec
 from langgraph_stl.training.collect import CollectConfig, collect_tasks, stats_dict
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import file_digest
@@ -88,21 +92,39 @@ class ImproveConfig:
     """How V_k is served: 'local' (GGUF on llama.cpp for the embedded base, else transformers) or 'vllm' (its
     adapter hot-loaded into the vLLM server at ``vllm_url``, which must read the run folder at the same path)."""
     vllm_url: str | None = None
+    per_depth: bool = False
+    """Train one value model per depth, as the reference did, and value each state with its depth's model."""
+    sft: dict[str, Any] = field(default_factory=dict)
+    """SFTConfig fields over the project's defaults (what ``--sft-config FILE`` holds); JSON, so it crosses to the
+    training child process and into the manifest."""
+    peft: dict[str, Any] = field(default_factory=dict)
+    """LoraConfig fields over the project's defaults (what ``--lora-config FILE`` holds)."""
 
     def __post_init__(self) -> None:
         if self.serve not in ("local", "vllm"):
             raise ValueError(f"serve must be 'local' or 'vllm', got {self.serve!r}")
         if (self.serve == "vllm") != bool(self.vllm_url):
             raise ValueError("serve='vllm' and a vllm_url go together (--serve vllm --vllm-url http://HOST:PORT)")
+        if self.serve == "vllm" and self.per_depth:
+            raise ValueError("per-depth value models are served locally; --serve vllm loads one adapter per iteration")
         if self.value_mode not in ("generate", "logits"):
             raise ValueError(f"value_mode must be 'generate' or 'logits', got {self.value_mode!r}")
         if self.iterations < 1:
             raise ValueError("iterations must be >= 1")
         if not self.train_tasks:
             raise ValueError("no training tasks")
-        bad = set(self.train) - {f for f in TrainConfig.__dataclass_fields__ if f not in ("data", "out", "base")}
+        owned = ("data", "out", "base", "per_depth")
+        bad = set(self.train) - {f for f in TrainConfig.__dataclass_fields__ if f not in owned}
         if bad:
             raise ValueError(f"unknown training option(s) {sorted(bad)}")
+        if self.gguf and self.base in EMBEDDED_BASES:
+            from langgraph_stl.training.gguf_lora import config_problems
+
+            problems = config_problems(self.peft)
+            if problems:  # before any collection, not after an hour of it
+                raise ValueError(
+                    f"the LoRA config cannot be served by llama.cpp ({'; '.join(problems)}); change it or use --no-gguf"
+                )
 
     def search_context(self) -> SearchContext:
         return SearchContext(
@@ -128,6 +150,12 @@ class ImproveConfig:
 # Manifest
 
 
+def _default(name: str) -> Any:
+    """An ImproveConfig field's default: a setting added later reads as its default in an older manifest."""
+    f = ImproveConfig.__dataclass_fields__[name]
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
 class Manifest:
     """RUN_DIR/manifest.json: step completion and the model registry, persisted atomically on every change."""
 
@@ -140,8 +168,9 @@ class Manifest:
                     raise ValueError("not a manifest of `stl improve`")
             except ValueError as exc:
                 raise RunConfigMismatchError(f"{self.path}: {exc}; choose another --out") from None
-            if self.data["config"] != config.identity():
-                diff = sorted(k for k in config.identity() if self.data["config"].get(k) != config.identity()[k])
+            stored, mine = self.data["config"], config.identity()
+            diff = sorted(k for k in mine if stored.get(k, _default(k)) != mine[k])
+            if diff:
                 raise RunConfigMismatchError(
                     f"{run_dir} was started with different settings ({', '.join(diff)}); "
                     "resume it with the same options or use a new --out"
@@ -271,9 +300,12 @@ def _bind(hook: ProgressHook | None, step: str) -> Callable[[dict[str, Any]], No
 
 
 def value_spec_of(entry: dict[str, Any]) -> str:
-    """The search value spec of a registered model: base prompts for V_0, STL format (fast GGUF if any) after."""
+    """The search value spec of a registered model: base prompts for V_0, STL format (fast GGUF if any) after; for
+    per-depth models, a ``depths:`` spec routing each state to its depth's model."""
     if entry["k"] == 0:
         return str(entry["spec"])
+    if "depths" in entry:
+        return per_depth_spec({int(d): value_spec_of({"k": entry["k"], **m}) for d, m in entry["depths"].items()})
     return "stl:" + str(entry.get("spec_fast") or entry["spec_hf"])
 
 
@@ -307,7 +339,7 @@ class StlRun:
         self.config = config
         self.hook = hook
         self.run_dir = Path(config.out).expanduser().resolve()
-        self.base_path = resolve_base(config.base)  # fail on a bad base before any collection
+        self.base = resolve_base(config.base)  # fail on a bad base before any collection
         _recognise_run_dir(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._held = ExitStack()
@@ -399,31 +431,45 @@ class StlRun:
     def train_config(self, k: int) -> TrainConfig:
         data = self.iter_dir(k) / "data.jsonl"
         out = self.iter_dir(k) / "model"
-        return TrainConfig(**{**self.config.train, "data": [str(data)], "out": str(out), "base": str(self.base_path)})
+        overrides = {"data": [str(data)], "out": str(out), "base": self.base.spec, "per_depth": self.config.per_depth}
+        return TrainConfig(**{**self.config.train, **overrides})
 
     def train(self, k: int, *, subprocess: bool = False) -> None:
-        """Train V_k from the base (in a child process with ``subprocess``: keeps torch out of a server process)."""
+        """Train V_k from the base (in a child process with ``subprocess``: keeps torch out of a server process).
+
+        In process, the trainer's steps reach the progress hook as ``train_step`` events (no second progress bar).
+        """
         step = f"iter{k}.train"
         if self.manifest.done(step):
             return
         tc = self.train_config(k)
         if subprocess:
-            summary = _train_in_subprocess(tc)
+            summaries = _train_in_subprocess(tc, self.config.sft, self.config.peft)
         else:
             from langgraph_stl.training.sft import train
 
-            summary = asdict(train(tc)[0])
+            callbacks = [_step_events(self.hook, step)] if self.hook else []
+            trained = train(
+                tc,
+                sft_config=self.config.sft,
+                peft_config=self.config.peft,
+                callbacks=callbacks,
+                progress=not callbacks,
+            )
+            summaries = [asdict(s) for s in trained]
         data = Path(tc.data[0])
-        self.manifest.register(
-            k,
-            base=str(self.base_path),
-            adapter=tc.out,
-            spec_hf=f"hf:{tc.out}",
-            data=str(data),
-            data_sha256=file_digest([data]),
-            train=summary,
-        )
-        self.manifest.mark(step, summary=summary)
+        entry: dict[str, Any] = {"base": self.base.name, "data": str(data), "data_sha256": file_digest([data])}
+        if self.config.per_depth:
+            entry["depths"] = {
+                str(s["depth"]): {"adapter": s["adapter_dir"], "spec_hf": f"hf:{s['adapter_dir']}", "train": s}
+                for s in summaries
+            }
+            entry["adapter"] = tc.out
+            entry["train"] = _mean_summary(summaries)
+        else:
+            entry.update(adapter=tc.out, spec_hf=f"hf:{tc.out}", train=summaries[0])
+        self.manifest.register(k, **entry)
+        self.manifest.mark(step, summary=entry["train"])
 
     def export(self, k: int) -> None:
         """Convert V_k to a GGUF LoRA so that llama.cpp serves it (embedded base only)."""
@@ -435,6 +481,16 @@ class StlRun:
             return
         from langgraph_stl.training.gguf_lora import convert_adapter
 
+        entry = self.manifest.model(k)
+        if "depths" in entry:
+            depths = entry["depths"]
+            for d, m in depths.items():
+                gguf = self.iter_dir(k) / f"model_depth{d}.gguf"
+                convert_adapter(m["adapter"], gguf)
+                m.update(gguf=str(gguf), spec_fast=f"smollm2+lora={gguf}")
+            self.manifest.register(k, depths=depths)
+            self.manifest.mark(step, gguf={d: m["gguf"] for d, m in depths.items()})
+            return
         gguf = self.iter_dir(k) / "model.gguf"
         convert_adapter(self.iter_dir(k) / "model", gguf)
         self.manifest.register(k, gguf=str(gguf), spec_fast=f"smollm2+lora={gguf}")
@@ -467,20 +523,45 @@ class StlRun:
         self.manifest.mark(step, metrics=metrics)
 
 
-def _train_in_subprocess(tc: TrainConfig) -> dict[str, Any]:
-    """Run ``stl train`` for ``tc`` in a child process and read back its summary."""
+def _step_events(hook: ProgressHook, step: str) -> Any:
+    """A TrainerCallback that reports each optimizer step to ``hook`` (``train_step`` events with the total)."""
+    from transformers import TrainerCallback
+
+    class _Steps(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            hook(step, {"event": "train_step", "step": state.global_step, "total": state.max_steps})
+
+    return _Steps()
+
+
+def _mean_summary(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The registry's ``train`` entry of per-depth models: total steps, losses averaged over the depths."""
+
+    def mean(key: str) -> float | None:
+        values = [s[key] for s in summaries if s.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    return {
+        "steps": sum(s["steps"] for s in summaries),
+        "loss_first": mean("loss_first"),
+        "loss_last": mean("loss_last"),
+        "depths": [s["depth"] for s in summaries],
+    }
+
+
+def _train_in_subprocess(tc: TrainConfig, sft: dict[str, Any], peft: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run ``stl train`` for ``tc`` in a child process (the configs travel as dicts) and read back its summaries."""
     import subprocess
     import sys
 
-    cfg_path = Path(tc.out) / "requested_config.json"
-    cfg_path.parent.mkdir(parents=True, exist_ok=True)
-    cfg_path.write_text(json.dumps(tc.to_dict()))
-    cmd = [sys.executable, "-m", "langgraph_stl.training.sft", str(cfg_path)]
+    from langgraph_stl.training.sft import read_summaries, training_dir, write_request
+
+    request = write_request(training_dir(Path(tc.out)) / "request.json", tc, sft, peft)
+    cmd = [sys.executable, "-m", "langgraph_stl.training.sft", str(request)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"training failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    summary: dict[str, Any] = json.loads((Path(tc.out) / "train_summary.json").read_text())
-    return summary
+    return [asdict(s) for s in read_summaries(tc.out)]
 
 
 def run_improve(
