@@ -23,10 +23,10 @@ def api_models(specs: Iterable[str]) -> set[str]:
     Everything else (the embedded model, llama.cpp, transformers, a local OpenAI-compatible server) is local.
     """
     from langgraph_stl.models.loader import parse_spec
+    from langgraph_stl.search.specs import component_specs
 
     names = set()
-    for spec in specs:
-        spec = spec.removeprefix("stl:")
+    for spec in (c for s in specs for c in component_specs(s)):
         if spec.startswith(("enumerate", "py:")):
             continue
         parsed = parse_spec(spec)

@@ -123,3 +123,10 @@ def make_value(
 def per_depth_spec(specs: Mapping[int, str]) -> str:
     """The ``depths:`` value spec of one value-model spec per depth (a string, so it crosses process boundaries)."""
     return PER_DEPTH + json.dumps({str(d): specs[d] for d in sorted(specs)})
+
+
+def component_specs(spec: str) -> list[str]:
+    """The model specs inside a policy or value spec: ``depths:`` expanded, ``stl:`` removed."""
+    if spec.startswith(PER_DEPTH):
+        return [c for inner in json.loads(spec[len(PER_DEPTH) :]).values() for c in component_specs(str(inner))]
+    return [spec.removeprefix("stl:")]
