@@ -60,7 +60,9 @@ def test_hub_model_serves_like_the_folder(offline: Path) -> None:
 
 
 def test_hub_id_is_a_training_base(offline: Path) -> None:
-    assert resolve_base(f"hf:{REPO_ID}") == resolve_hf_model(REPO_ID).folder
+    base = resolve_base(f"hf:{REPO_ID}")
+    assert base.folder == resolve_hf_model(REPO_ID).folder  # trains from the cached snapshot
+    assert base.name == base.hub_id == REPO_ID  # what the adapter records as base_model_name_or_path
 
 
 def test_missing_hub_model_offline_is_one_line(offline: Path) -> None:
