@@ -102,7 +102,9 @@ def test_bad_input_fails_clearly_and_writes_nothing(tmp_path: Path) -> None:
         unknown: "unknown record type 'episode'",
         truncated: "truncated.jsonl:2: not valid JSON",
         tmp_path / "missing.jsonl": "no such file",
+        trees_dir(tmp_path / "run.jsonl"): "view the results file beside it",
     }
+    trees_dir(tmp_path / "run.jsonl").mkdir()
     for path, message in cases.items():
         with pytest.raises((ViewError, ResultsFormatError), match=re.escape(message)):
             load_view(path)

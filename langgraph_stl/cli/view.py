@@ -31,7 +31,8 @@ def view_command(
         raise typer.Exit(2) from None
     target = out or default_out(path)
     written = write_html(view, target)
-    typer.echo(str(written))
+    trees = sum(run["trees"] for run in view.runs)
+    typer.echo(f"{written} ({written.stat().st_size / 1e6:.1f} MB, {trees} trees)")
     if open_browser:
         import webbrowser
 

@@ -94,6 +94,9 @@ def sniff(path: Path) -> Kind:
     if path.is_dir():
         if (path / "manifest.json").is_file():
             return "run"
+        if path.name.endswith(".trees"):
+            results = path.with_name(path.name.removesuffix(".trees") + ".jsonl")
+            raise ViewError(f"{path}: a folder of per-task trees; view the results file beside it ({results})")
         raise ViewError(f"{path}: a folder without manifest.json (not an `stl improve` run folder)")
     if not path.is_file():
         raise ViewError(f"{path}: no such file or folder")
