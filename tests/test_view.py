@@ -408,3 +408,25 @@ def test_improve_run_folder_shows_iterations_loss_and_examples(browser: Any, tmp
     p.select_option("select[aria-label=run]", "1")
     assert p.locator("#tasks tbody tr").count() == 2
     page.close()
+
+
+def test_a_result_without_ground_truth_shows_no_reward() -> None:
+    from langgraph_stl.search import SearchContext, ValueModel, make_policy, run_search
+    from langgraph_stl.view import view_of_result
+    from tests.fakes import ScriptedChatModel, TreeEnv, path_value_responder
+
+    value = ValueModel(ScriptedChatModel(responder=path_value_responder({"/a": 8}, default=4)))
+    ctx = SearchContext(width=3, n_rollouts=1, n_value_samples=1, depth=2)
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(
+            run_search,
+            TreeEnv(forbid_true_reward=True),
+            make_policy("enumerate"),
+            value,
+            "t0",
+            context=ctx,
+            true_reward=False,
+        ).result()
+    row = view_of_result(result).runs[0]["tasks"][0]
+    assert row["reward"] is None and row["pass_at_n"] is None and row["trajectory"] == result["trajectory"]
+    assert "stl-data" in result._repr_html_()

@@ -225,16 +225,15 @@ def view_of_result(result: dict[str, Any]) -> View:
     if isinstance(result.get("tree"), list):
         return view_of_tree(SearchTree.from_result(result))
     has_truth = all("true_reward" in r for r in result.get("rollouts", []))
-    rows = [
-        {k: (0.0 if k == "true_reward" and not has_truth else v) for k, v in r.items()}
-        for r in result.get("rollouts", [])
-    ]
-    record = record_from_search({**result, "rollouts": rows})
+    rows = [{"true_reward": 0.0, **r} for r in result.get("rollouts", [])]  # placeholder, hidden below
+    row = task_row(record_from_search({**result, "rollouts": rows}), None)
+    if not has_truth:  # searched with true_reward=False: no reward to show, not a reward of 0
+        row.update(reward=None, pass_at_n=None)
     return View(
         kind="results",
         title=f"Search: task {result.get('task_id')} ({result.get('algorithm')})",
         sources=[],
-        runs=[{"label": str(result.get("algorithm")), "path": "", "trees": 0, "tasks": [task_row(record, None)]}],
+        runs=[{"label": str(result.get("algorithm")), "path": "", "trees": 0, "tasks": [row]}],
     )
 
 
