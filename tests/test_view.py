@@ -430,3 +430,16 @@ def test_a_result_without_ground_truth_shows_no_reward() -> None:
     row = view_of_result(result).runs[0]["tasks"][0]
     assert row["reward"] is None and row["pass_at_n"] is None and row["trajectory"] == result["trajectory"]
     assert "stl-data" in result._repr_html_()
+
+
+def test_compare_of_two_real_runs_with_trees_reads_each_models_value_of_the_other_action() -> None:
+    folder = REPO / "docs" / "results" / "view"  # greedy vs BFS with the embedded model, trees saved
+    view = load_view(folder / "game24_greedy.jsonl", compare=folder / "game24_bfs.jsonl", plots=False)
+    assert [run["trees"] for run in view.runs] == [2, 2] and view.compare is not None
+    for row in view.compare:
+        greedy = next(r for r in view.runs[0]["tasks"] if r["task_id"] == row["task_id"])
+        step = row["step"]
+        assert step is not None and greedy["trajectory"][step - 1] == row["a"]["action"]
+        # the greedy tree valued BFS's first action too (both expand the same root): the page shows that value
+        root_children = {n["action"]: n["value"] for n in greedy["tree"]["nodes"] if n["parent"] == "r0"}
+        assert row["a"]["other_value"] == root_children[row["b"]["action"]]

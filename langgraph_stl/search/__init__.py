@@ -8,7 +8,7 @@ from langgraph_stl.search.context import SearchContext
 from langgraph_stl.search.graph import ALGORITHMS, Algorithm, create_search_graph
 from langgraph_stl.search.lookahead import LookaheadTarget, lookahead
 from langgraph_stl.search.policy import EnumeratePolicy, LLMPolicy, Policy, PolicyInput, Proposals, SteppedPolicy
-from langgraph_stl.search.run import arun_search, run_search
+from langgraph_stl.search.run import SearchResult, arun_search, run_search
 from langgraph_stl.search.specs import make_policy, make_value
 from langgraph_stl.search.value import ValueEstimate, ValueItem, ValueModel
 
@@ -22,6 +22,7 @@ __all__ = [
     "PolicyInput",
     "Proposals",
     "SearchContext",
+    "SearchResult",
     "SteppedPolicy",
     "ValueEstimate",
     "ValueItem",

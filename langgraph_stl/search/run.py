@@ -59,7 +59,7 @@ async def arun_search(
     true_reward: bool = True,
     retry_policy: RetryPolicy | None = MODEL_RETRY,
     keep_tree: bool = False,
-) -> dict[str, Any]:
+) -> SearchResult:
     """Search task ``task_id``; returns the graph's result plus ``tokens``, ``wall_time_s`` and true rewards.
 
     With a ``checkpointer`` and an existing ``thread_id`` an interrupted or failed run resumes where it stopped
@@ -116,7 +116,7 @@ async def arun_search(
 _RUNNERS = threading.local()
 
 
-def run_search(*args: Any, **kwargs: Any) -> dict[str, Any]:
+def run_search(*args: Any, **kwargs: Any) -> SearchResult:
     """Synchronous :func:`arun_search` (not from inside a running event loop).
 
     Successive calls in one thread share one event loop: async HTTP clients that chat models cache across calls
@@ -125,7 +125,7 @@ def run_search(*args: Any, **kwargs: Any) -> dict[str, Any]:
     runner = getattr(_RUNNERS, "runner", None)
     if runner is None:
         runner = _RUNNERS.runner = asyncio.Runner()
-    result: dict[str, Any] = runner.run(arun_search(*args, **kwargs))
+    result: SearchResult = runner.run(arun_search(*args, **kwargs))
     return result
 
 
