@@ -20,6 +20,8 @@ from langgraph_stl.envs.webshop.server import create_app
 from langgraph_stl.evaluation.report import plot_pareto
 from langgraph_stl.extras import EXTRA_OF, MissingExtraError, require
 from langgraph_stl.models import load_chat_model
+from langgraph_stl.training.config import TrainConfig
+from langgraph_stl.training.sft import train
 from tests.conftest import REPO
 
 PYPROJECT: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -136,6 +138,7 @@ def test_byom_commands_parse() -> None:
     [
         ("matplotlib", "plots", lambda: plot_pareto(None, "unused")),  # type: ignore[arg-type]
         ("starlette", "webshop", lambda: create_app(None)),  # type: ignore[arg-type]
+        ("trl", "train", lambda: train(TrainConfig(data=["unused.jsonl"], out="unused"))),
     ],
 )
 def test_features_name_their_missing_extra(module: str, extra: str, call: Any, monkeypatch: pytest.MonkeyPatch) -> None:

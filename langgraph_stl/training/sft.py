@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langgraph_stl.extras import require
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import (
     DatasetError,
@@ -351,6 +352,7 @@ def train(
     a dict is applied over the project's defaults (what ``--sft-config``/``--lora-config`` files and child processes
     pass). ``callbacks`` go to the trainer. ``progress=False`` also hides the trainer's progress bar.
     """
+    require("torch", "transformers", "peft", "trl", "datasets", feature="training")
     base = resolve_base(config.base)  # before any data work: a typo in the base fails in milliseconds
     device = _pick_device(config)
     quant = _quantization(config, device)
