@@ -49,8 +49,13 @@ def faulty_work(spec: WorkSpec) -> TaskRunner:
     raises, ``slow-*`` sleeps past any timeout (and notes its cancellation), anything else sleeps ``delay_s``."""
     marks = Path(spec.options["marks"])
     delay = float(spec.options.get("delay_s", 0.05))
+    if (marks / "nobuild").exists():
+        raise RuntimeError("this worker can no longer build its runner")
 
     async def run(task_id: str) -> TaskRecord:
+        if task_id == "die-for-good":
+            (marks / "nobuild").touch()
+            os._exit(1)
         if task_id.startswith("die-") and not (marks / task_id).exists():
             (marks / task_id).touch()
             os._exit(1)
@@ -122,6 +127,21 @@ async def test_failing_and_timed_out_tasks_are_recorded_and_the_worker_keeps_ser
     assert (tmp_path / "cancelled-slow-0").exists()
     pids = {tasks[t]["rollouts"][0]["trajectory"][0] for t in ("t0", "t1", "t2")}
     assert len(pids) == 1  # one worker, never restarted, served every task after the timeout
+
+
+async def test_a_worker_that_cannot_come_back_ends_the_run_instead_of_hanging(
+    cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langgraph_stl.execution import ray_executor
+
+    monkeypatch.setattr(ray_executor, "_REVIVE_S", 2.0)
+    out = tmp_path / "run.jsonl"
+    executor = make_executor(_faulty(tmp_path), _ray(workers=1, concurrency=1))
+    outcome = await run_eval(["die-for-good", "t0"], executor, out, config={"k": 1}, max_attempts=2, progress=False)
+    assert (outcome.ran, outcome.failed) == (2, 2)
+    records = _tasks(out)
+    assert [r["attempts"] for r in records] == [2, 2]
+    assert all("every Ray worker was lost and none came back" in r["error"] for r in records)
 
 
 def _search_work() -> WorkSpec:

@@ -74,6 +74,10 @@ _SHOP_RESTART_S = 120.0
 """How long a worker waits for its node's shop to come back after a crash."""
 
 
+_REVIVE_S = 120.0
+"""How long the driver waits for a lost worker to be restarted and ready before it stops counting on it."""
+
+
 def _shop_name(node_id: str, tag: str) -> str:
     return f"stl-webshop-{tag}-{node_id}"
 
@@ -180,6 +184,7 @@ class RayExecutor:
         self._owns_cluster = False
         self._reaper: subprocess.Popen[bytes] | None = None
         self._revivals: set[asyncio.Task[None]] = set()
+        self._gave_up = ""
         self._shops: list[Any] = []
         self._shop_tag = uuid.uuid4().hex[:8]  # names are per executor: a later run never meets a dying shop
 
@@ -244,7 +249,9 @@ class RayExecutor:
     async def _pick(self) -> int:
         assert self._changed is not None, "start() first"
         async with self._changed:
-            await self._changed.wait_for(lambda: any(self._alive))
+            await self._changed.wait_for(lambda: any(self._alive) or not self._revivals)
+            if not any(self._alive):
+                raise WorkerLostError(f"every Ray worker was lost and none came back: {self._gave_up}")
             index = min((i for i, ok in enumerate(self._alive) if ok), key=lambda i: self._load[i])
             self._load[index] += 1
             return index
@@ -280,17 +287,22 @@ class RayExecutor:
         task.add_done_callback(self._revivals.discard)
 
     async def _revive(self, index: int) -> None:
-        from ray.exceptions import RayActorError
-
-        while True:
+        """Wait until Ray has restarted the actor and it rebuilt its runner; give up after ``_REVIVE_S``."""
+        deadline = time.monotonic() + _REVIVE_S
+        revived = False
+        while not revived:
             try:
                 await self._actors[index].ready.remote()
-                break
-            except RayActorError:
+                revived = True
+            except Exception as exc:  # restarting (RayActorError), or its runner no longer builds
+                if time.monotonic() > deadline:
+                    self._gave_up = f"w{index}: {type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"
+                    break
                 await asyncio.sleep(0.5)
         assert self._changed is not None
         async with self._changed:
-            self._alive[index] = True
+            self._alive[index] = revived
+            self._revivals.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._changed.notify_all()
 
     async def close(self) -> None:
