@@ -89,6 +89,7 @@ def test_stl_game24_runs_one_iteration(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "examples; depths" in text and "TARGET:" in text and "Thus the correctness score is" in text
     assert "V1 (after STL)" in text and "V0 (base) (baseline)" in text and "p (score)" in text
     assert (tmp_path / "out" / "iter_1" / "eval.jsonl").is_file()
+    assert text.count("<iframe") == 1 and "stl-data" in text  # the run folder, rendered inline
 
 
 @pytest.mark.slow

@@ -229,6 +229,20 @@ report = build_report(
 )
 display(Markdown(report.to_markdown()))""",
     ),
+    (
+        "md",
+        """## The whole run, inspected
+
+`show` renders the run folder as `stl view` does: per iteration the data statistics (examples per depth, target
+values), the training loss curve, the evaluation summary and a few lookahead examples with the candidates they
+were chosen from; below, every evaluated puzzle of V0 and V1.""",
+    ),
+    (
+        "code",
+        """from langgraph_stl.view import show
+
+show(OUT)""",
+    ),
 ]
 
 WEBSHOP: list[Cell] = [
