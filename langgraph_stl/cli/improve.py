@@ -269,9 +269,14 @@ def models_command(
         raise typer.Exit(2)
     from langgraph_stl.training.improve import value_spec_of
 
-    data = json.loads(path.read_text())
-    for key in sorted(data["models"], key=int):
-        console.print(f"V_{key}: {value_spec_of(data['models'][key])}")
+    try:
+        data = json.loads(path.read_bytes())
+        models = data["models"]
+    except (ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]error:[/red] {path} is not a readable run manifest ({type(exc).__name__}: {exc})")
+        raise typer.Exit(2) from None
+    for key in sorted(models, key=int):
+        console.print(f"V_{key}: {value_spec_of(models[key])}")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ instead of ``sympy.simplify`` on model output: nothing a model writes is ever ev
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 import warnings
@@ -360,7 +361,13 @@ def load_csv_puzzles(path: Path) -> list[tuple[int, ...]]:
 
 @cache
 def _load_csv_cached(path: Path, _mtime: int) -> tuple[tuple[int, ...], ...]:
-    with path.open(newline="", encoding="utf-8") as fh:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise PuzzleError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "Puzzles" not in reader.fieldnames:
             raise PuzzleError(f"{path} has no 'Puzzles' column (is it Tree-of-Thoughts' 24.csv?)")

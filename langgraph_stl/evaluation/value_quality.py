@@ -131,8 +131,17 @@ def save_samples(samples: Sequence[StateSample], path: Path) -> None:
 
 
 def load_samples(path: Path) -> list[StateSample]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [StateSample(r["task"], tuple(r["actions"]), tuple(r["numbers"]), bool(r["solvable"])) for r in rows]
+    """Samples written by :func:`save_samples`; a bad line raises ValueError naming ``file:line``."""
+    samples = []
+    for lineno, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            r = json.loads(raw.decode("utf-8"))
+            samples.append(StateSample(str(r["task"]), tuple(r["actions"]), tuple(r["numbers"]), bool(r["solvable"])))
+        except (ValueError, KeyError, TypeError) as exc:  # bad JSON or bytes, a missing or mistyped field
+            raise ValueError(f"{path}:{lineno}: not a value-quality sample ({type(exc).__name__}: {exc})") from None
+    return samples
 
 
 async def value_samples(
