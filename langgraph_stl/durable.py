@@ -158,6 +158,16 @@ def repair_tail(path: Path, tail: Tail) -> int:
     return 0 if tail.complete else len(tail.torn)
 
 
+def decode_utf8(raw: bytes, path: Path) -> str:
+    """The text of ``path`` (whose bytes are ``raw``); ValueError ``path:line: not UTF-8 text`` otherwise."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at column {column})") from None
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line in a single write, flushed and fsynced, so a kill loses at most this line."""
     with path.open("a", encoding="utf-8") as fh:

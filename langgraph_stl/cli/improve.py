@@ -263,17 +263,12 @@ def models_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder of `stl improve`.")],
 ) -> None:
     """List a run's registered value models and the specs that serve them."""
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        console.print(f"[red]error:[/red] no manifest at {path}")
-        raise typer.Exit(2)
-    from langgraph_stl.training.improve import value_spec_of
+    from langgraph_stl.training.improve import Manifest, value_spec_of
 
     try:
-        data = json.loads(path.read_bytes())
-        models = data["models"]
-    except (ValueError, KeyError, TypeError) as exc:
-        console.print(f"[red]error:[/red] {path} is not a readable run manifest ({type(exc).__name__}: {exc})")
+        models = Manifest.read(run_dir).data["models"]
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     for key in sorted(models, key=int):
         console.print(f"V_{key}: {value_spec_of(models[key])}")

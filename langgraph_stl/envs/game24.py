@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from langgraph_stl.durable import decode_utf8
 from langgraph_stl.envs.base import Environment, InvalidTaskError, State, StepResult, fingerprint
 from langgraph_stl.paths import data_dir as resolve_data_dir
 
@@ -361,12 +362,10 @@ def load_csv_puzzles(path: Path) -> list[tuple[int, ...]]:
 
 @cache
 def _load_csv_cached(path: Path, _mtime: int) -> tuple[tuple[int, ...], ...]:
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise PuzzleError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+        text = decode_utf8(path.read_bytes(), path)
+    except ValueError as exc:
+        raise PuzzleError(str(exc)) from None
     with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "Puzzles" not in reader.fieldnames:

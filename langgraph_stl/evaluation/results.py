@@ -490,18 +490,12 @@ def record_from_search(result: dict[str, Any], api: AbstractSet[str] = frozenset
 
 # --------------------------------------------------------------------------------------------------------- writing
 
-Written = Literal["stl", "search"]
-"""The formats this project appends to: ``stl eval`` files and ``stl improve``'s evaluation files."""
-
-_LINE_STARTS: dict[Written, tuple[bytes, ...]] = {
-    "stl": (b'{"record":"run"', b'{"record":"task"'),
-    "search": (b'{"task_id": ',),
-}
-_KINDS: dict[Written, tuple[str, ...]] = {"stl": ("run", "task"), "search": ("search",)}
+_LINE_STARTS = (b'{"record":"run"', b'{"record":"task"')
+"""How every line :func:`dump_line` writes begins."""
 
 
-def recognise_output(path: Path, fmt: Written) -> tuple[ResultsFile | None, Tail] | None:
-    """Check, without changing a byte, that ``path`` is a file a ``fmt`` writer appends to.
+def recognise_output(path: Path) -> tuple[ResultsFile | None, Tail] | None:
+    """Check, without changing a byte, that ``path`` is a file :func:`dump_line` lines are appended to.
 
     Returns None for a missing or empty file; else the file as it will read once its torn last line is repaired
     (None when nothing but a torn first line is there yet) and that repair, for
@@ -511,15 +505,15 @@ def recognise_output(path: Path, fmt: Written) -> tuple[ResultsFile | None, Tail
     if not path.exists() or path.stat().st_size == 0:
         return None
     data = path.read_bytes()
-    tail = inspect_tail(data, starts=_LINE_STARTS[fmt], is_record=lambda obj: _record_kind(obj) in _KINDS[fmt])
+    tail = inspect_tail(data, starts=_LINE_STARTS, is_record=lambda obj: _record_kind(obj) in ("run", "task"))
     if tail is None:
-        raise ResultsFormatError(path, data.count(b"\n") + 1, f"the last line is not part of a {fmt} record")
+        raise ResultsFormatError(path, data.count(b"\n") + 1, "the last line is not part of an `stl` record")
     view = tail.view(data)
     if not view.strip():
         return None, tail
     results = parse_results(path, view)
-    if results.format != fmt:
-        raise ResultsFormatError(path, None, f"it holds {results.format} records, not {fmt} ones")
+    if results.format != "stl":
+        raise ResultsFormatError(path, None, f"it holds {results.format} records")
     return results, tail
 
 

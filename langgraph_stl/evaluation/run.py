@@ -109,7 +109,7 @@ def prepare_output(out: Path, header: RunHeader, *, retry_failed: bool = False) 
     and the whole split later fill one file.
     """
     try:
-        found = recognise_output(out, "stl")
+        found = recognise_output(out)
     except ResultsFormatError as exc:
         raise ResumeError(f"{out} exists and is not an `stl eval` output ({exc}); choose another --out") from None
     existing = found[0] if found else None

@@ -39,7 +39,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from langgraph_stl.durable import append_line, inspect_tail, repair_tail
+from langgraph_stl.durable import append_line, decode_utf8, inspect_tail, repair_tail
 from langgraph_stl.envs.base import Environment, State
 from langgraph_stl.execution.driver import DriveOutcome, Executor, LocalExecutor, TaskResult, drive
 from langgraph_stl.search import prompts as P
@@ -181,12 +181,10 @@ def read_done(data_path: str | Path) -> set[str]:
     if not path.is_file():
         return set()
     data = path.read_bytes()
-    whole = data[: data.rfind(b"\n") + 1]
     try:
-        text = whole.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = whole.count(b"\n", 0, exc.start) + 1
-        raise DatasetError(f"{path}:{line}: not UTF-8 text: not a list of finished tasks; fix or remove it") from None
+        text = decode_utf8(data[: data.rfind(b"\n") + 1], path)
+    except ValueError as exc:
+        raise DatasetError(f"{exc}: not a list of finished tasks; fix or remove it") from None
     return {line.strip() for line in text.splitlines() if line.strip()}
 
 

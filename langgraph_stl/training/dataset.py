@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from langgraph_stl.durable import Tail, exclusive, inspect_tail, repair_tail
+from langgraph_stl.durable import Tail, decode_utf8, exclusive, inspect_tail, repair_tail
 
 log = logging.getLogger(__name__)
 
@@ -232,16 +232,12 @@ def read_sharegpt(path: str | os.PathLike[str], *, depth: int | None = None, env
     :class:`DatasetError` with the record index: a reference file is one line, so there is nothing to skip to.
     """
     path = Path(path)
-    raw = path.read_bytes()
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DatasetError(
-            f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
-        ) from None
+        data = json.loads(decode_utf8(path.read_bytes(), path))
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except ValueError as exc:  # not UTF-8
+        raise DatasetError(str(exc)) from None
     if not isinstance(data, list):
         raise DatasetError(f"{path}: expected a JSON array of [human, gpt] pairs")
     depth = _depth_from_name(path) if depth is None else depth

@@ -33,7 +33,7 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from langgraph_stl.durable import exclusive
+from langgraph_stl.durable import decode_utf8, exclusive
 from langgraph_stl.envs import make_env
 from langgraph_stl.envs.base import Environment, task_data_change
 from langgraph_stl.execution import Execution, WorkSpec, make_executor
@@ -156,6 +156,17 @@ def _default(name: str) -> Any:
     return f.default_factory() if f.default_factory is not MISSING else f.default
 
 
+def _load_manifest(path: Path) -> dict[str, Any]:
+    """A manifest's content; ValueError naming the file (and line) when it is not one."""
+    try:
+        data = json.loads(decode_utf8(path.read_bytes(), path))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in ("config", "steps", "models")):
+        raise ValueError(f"{path}: not a manifest of `stl improve` (no config, steps and models)")
+    return data
+
+
 class Manifest:
     """RUN_DIR/manifest.json: step completion and the model registry, persisted atomically on every change."""
 
@@ -163,11 +174,9 @@ class Manifest:
         self.path = run_dir / MANIFEST
         if self.path.is_file():
             try:
-                self.data: dict[str, Any] = json.loads(self.path.read_bytes())
-                if not isinstance(self.data, dict) or not {"config", "steps", "models"} <= set(self.data):
-                    raise ValueError("not a manifest of `stl improve`")
+                self.data: dict[str, Any] = _load_manifest(self.path)
             except ValueError as exc:
-                raise RunConfigMismatchError(f"{self.path}: {exc}; choose another --out") from None
+                raise RunConfigMismatchError(f"{exc}; choose another --out") from None
             stored, mine = self.data["config"], config.identity()
             diff = sorted(k for k in mine if stored.get(k, _default(k)) != mine[k])
             if diff:
@@ -185,14 +194,8 @@ class Manifest:
         path = Path(run_dir) / MANIFEST
         if not path.is_file():
             raise FileNotFoundError(f"{run_dir}: no {MANIFEST}, so not an `stl improve` run folder")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-            raise ValueError(f"{path}: not an `stl improve` manifest (no 'models' registry)")
         manifest = cls.__new__(cls)
-        manifest.path, manifest.data = path, data
+        manifest.path, manifest.data = path, _load_manifest(path)
         return manifest
 
     def save(self) -> None:

@@ -162,10 +162,10 @@ def test_improve_resumes_after_signals_in_collection_training_and_evaluation(tmp
     args = _improve_args(run, tiny_base)
     rng_k = {"collect": rng.randint(0, 6)}
     stages: list[tuple[str, Callable[[], bool]]] = [
-        ("baseline evaluation", lambda: _lines(run / "eval_0.jsonl", b'{"task_id"') >= 1),
+        ("baseline evaluation", lambda: _lines(run / "eval_0.jsonl", b'{"record":"task"') >= 1),
         ("collection", lambda: _lines(data, b'{"prompt"') >= 1 + rng_k["collect"]),
         ("training", lambda: "iter1.collect" in _steps(run)),
-        ("evaluation", lambda: _lines(evals, b'{"task_id"') >= 1),
+        ("evaluation", lambda: _lines(evals, b'{"record":"task"') >= 1),
     ]
     sigs = [rng.choice(SIGNALS) for _ in stages]
     hits = []
