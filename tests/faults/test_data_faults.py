@@ -200,6 +200,7 @@ def test_improve_resumes_after_signals_in_collection_training_and_evaluation(tmp
 @pytest.mark.slow
 def test_train_resumes_from_its_checkpoint_after_a_signal(tmp_path: Path, tiny_base: Path) -> None:
     from langgraph_stl.training.dataset import Example, ExampleWriter
+    from langgraph_stl.training.sft import read_summaries, training_dir
 
     rng = random.Random(f"{SEED}|train")
     data, out, log = tmp_path / "data.jsonl", tmp_path / "model", tmp_path / "train.log"
@@ -211,11 +212,11 @@ def test_train_resumes_from_its_checkpoint_after_a_signal(tmp_path: Path, tiny_b
     hits = []
     for sig in rng.sample(SIGNALS, 2):
         first = rng.choice([5, 10])
-        ready = (out / "checkpoints" / f"checkpoint-{first}").is_dir
+        ready = (training_dir(out) / "checkpoints" / f"checkpoint-{first}").is_dir
         if _signal_when(_start(args, log), ready, sig, rng.uniform(0, 1.0)):
             hits.append(sig.name)
     final = subprocess.run([sys.executable, "-m", "langgraph_stl", *args], cwd=REPO, capture_output=True, text=True)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
-    summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["steps"] == 30 and summary["resumed_from"], summary
+    (summary,) = read_summaries(out)
+    assert summary.steps == 30 and summary.resumed_from, summary
     print(f"faults: stl train, {len(hits)} signals delivered of 2 ({', '.join(hits)}), resumed from a checkpoint")
