@@ -161,7 +161,9 @@ def test_search_context_carries_every_search_knob() -> None:
 
 
 @pytest.mark.slow
-def test_per_depth_iteration_trains_and_serves_one_model_per_depth(tiny_base: Path, tmp_path: Path) -> None:
+def test_per_depth_iteration_trains_and_serves_one_model_per_depth(
+    tiny_base: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     from langgraph_stl.search.specs import make_value
     from langgraph_stl.search.value import DepthValue
     from langgraph_stl.training.dataset import load_many
@@ -188,6 +190,12 @@ def test_per_depth_iteration_trains_and_serves_one_model_per_depth(tiny_base: Pa
     assert v1["metrics"]["tasks"] == 2  # evaluated with the per-depth value
     train_steps = [e for step, e in events if step == "iter1.train"]
     assert train_steps and train_steps[-1]["event"] == "train_step" and train_steps[-1]["step"] == 2
+    # The hook is the one progress display: no trainer bar, printed loss dicts or dataset-map bars (the evaluation's
+    # transformers value models still show their weight loading).
+    out_text, err_text = capfd.readouterr()
+    bars = [line for line in err_text.replace("\r", "\n").splitlines() if "it/s" in line or "s/it" in line]
+    assert all(line.startswith("Loading weights") for line in bars), bars
+    assert "Map" not in err_text and "'loss'" not in out_text and "FutureWarning" not in err_text
 
 
 async def test_depth_value_routes_each_state_to_its_depth() -> None:

@@ -9,9 +9,12 @@ command continues where it stopped.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from langgraph_stl.training.dataset import Example
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Moves are enumerated (a shuffled legal-move policy), so the value model alone decides where search goes.
@@ -63,8 +66,9 @@ def demo(
     train_steps: Annotated[int, typer.Option(help="Fine-tuning steps.")] = 8,
 ) -> None:
     """Self-improve the embedded value model once (a few test tasks, a short fine-tune) and print before/after."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress
 
+    from langgraph_stl.cli.improve import progress_columns, progress_hook
     from langgraph_stl.envs import make_env
     from langgraph_stl.evaluation.report import build_report
     from langgraph_stl.training.improve import ImproveConfig, RunConfigMismatchError, run_improve
@@ -89,19 +93,10 @@ def demo(
         f"STL demo on {name}: {len(train_ids)} training tasks, {len(eval_ids)} test tasks, value model "
         f"{config.value}, policy {config.policy}, run folder {out}"
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns) as progress:
-        bars: dict[str, Any] = {}
-
-        def hook(step: str, event: dict[str, Any]) -> None:
-            if step not in bars:
-                total = len(eval_ids if step.endswith(".eval") else train_ids)
-                bars[step] = progress.add_task(step, total=total)
-            if event.get("event") in ("task_done", "task_skipped"):
-                progress.advance(bars[step])
-
+    # One progress display: a bar per step (tasks for collection/evaluation, optimizer steps for training).
+    with Progress(*progress_columns()) as progress:
         try:
-            run_improve(config, hook=hook)
+            run_improve(config, hook=progress_hook(progress, n_train=len(train_ids), n_eval=len(eval_ids)))
         except (RunConfigMismatchError, ValueError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -112,6 +107,28 @@ def demo(
         baseline_label="V0 (base SmolLM2)",
     )
     typer.echo(report.to_markdown())
+    example = lookahead_example(out / "iter_1" / "data.jsonl")
+    if example is not None:
+        typer.echo(f"\nOne lookahead target V1 learned from (task {example.task}, depth {example.depth}):")
+        state = example.prompt[max(example.prompt.find("Trajectory:"), 0) :]  # the instructions are the same each time
+        typer.echo(f"prompt → {_clip(state, 700, tail=True)}")
+        typer.echo(f"target → {_clip(example.completion, 700)}")
+
+
+def lookahead_example(data: Path) -> Example | None:
+    """The first lookahead example whose value parsed (what a reader should see V_1 was trained on)."""
+    from langgraph_stl.training.dataset import read_jsonl
+
+    if not data.is_file():
+        return None
+    return next((e for e in read_jsonl(data).examples if e.kind == "lookahead" and (e.value or 0) >= 0), None)
+
+
+def _clip(text: str, limit: int, *, tail: bool = False) -> str:
+    """At most ``limit`` characters: the end of a long prompt (where the state is), the start of a long target."""
+    if len(text) <= limit:
+        return text
+    return "…" + text[-limit:] if tail else text[:limit] + "…"
 
 
 def register(app: typer.Typer) -> None:

@@ -323,19 +323,23 @@ def peft_args(config: TrainConfig, peft_config: PeftConfig | Mapping[str, Any] |
 
 @contextlib.contextmanager
 def _quiet_libraries() -> Iterator[None]:
-    """No tqdm bar per dataset map (TRL tokenizes through ``Dataset.map``) and no FutureWarnings about the libraries'
-    own calls to each other's deprecated names (nothing a user can act on); the trainer's own bar stays."""
+    """No tqdm bar per dataset map (TRL tokenizes through ``Dataset.map``) or weight loading, and no FutureWarnings
+    about the libraries' own calls to each other's deprecated names (nothing a user can act on). The trainer's own
+    progress bar is not one of these: it stays unless ``progress=False``."""
     from datasets.utils import logging as ds_logging
+    from transformers.utils import logging as tf_logging
 
-    was_enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
+    bars = [(m, m.is_progress_bar_enabled()) for m in (ds_logging, tf_logging)]
+    for module, _ in bars:
+        module.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
             yield
     finally:
-        if was_enabled:
-            ds_logging.enable_progress_bar()
+        for module, was_enabled in bars:
+            if was_enabled:
+                module.enable_progress_bar()
 
 
 def train(
