@@ -67,6 +67,8 @@ class _PerLoopClient:
             return client
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_root", "_path", "_clients", "_lock"):  # copy/pickle probes
+            raise AttributeError(name)
         target: Any = self.current()
         for part in self._path:
             target = getattr(target, part)
