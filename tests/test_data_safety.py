@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,44 @@ def test_improve_resume_over_other_task_data_is_refused(tmp_path: Path, tiny_bas
     manifest.write_text(json.dumps(data))
     with StlRun(config) as run, pytest.raises(RunConfigMismatchError, match="its tasks came from elsewhere"):
         run.env  # noqa: B018 - building the environment checks its task data
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads /proc (Linux)")
+def test_a_training_child_ends_when_its_command_is_killed(tmp_path: Path) -> None:
+    """`lifeline`: the command's SIGKILL takes its training child with it (here: a child that would sleep 60 s)."""
+    pidfile = tmp_path / "child.pid"
+    child = (
+        "import os, sys, time; from langgraph_stl.lifeline import exit_with_parent; "
+        f"assert exit_with_parent(0.1); open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    parent = (
+        "import subprocess, sys, time; from langgraph_stl.lifeline import child_env; "
+        f"subprocess.Popen([sys.executable, '-c', {child!r}], env=child_env()); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_a_checkpoint_torn_by_a_kill_is_skipped_on_resume(tmp_path: Path) -> None:
+    """A kill while the Trainer writes checkpoint-10 left an empty folder, and every rerun then failed with
+    "Can't find a valid checkpoint"; the resume now starts from the newest complete one."""
+    from langgraph_stl.training.sft import _last_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    assert _last_checkpoint(folder) is None
+    for step in (5, 10, 15):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+    (folder / "checkpoint-5" / "trainer_state.json").write_text('{"global_step": 5}')
+    (folder / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 10}')
+    (folder / "checkpoint-15" / "trainer_state.json").write_text('{"global_st')  # torn
+    assert _last_checkpoint(folder) == (str(folder / "checkpoint-10"), 10)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from langgraph_stl.lifeline import child_env
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.sft import SUMMARY_FILE, TrainSummary, read_summaries, training_dir, write_request
 
@@ -73,7 +74,7 @@ def train_distributed(
     summary.unlink(missing_ok=True)  # what we read back must be this run's
     config = dataclasses.replace(config, out=str(out))
     request = write_request(training_dir(out) / "request.json", config, sft, peft)
-    env = dict(os.environ)
+    env = child_env()  # every rank ends itself if this launcher is killed
     # One rank per core share; torchrun would otherwise force 1 thread and warn about it.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.nproc)))
     proc = subprocess.run(torchrun_argv(request, launch), env=env, stdout=stdout, check=False)

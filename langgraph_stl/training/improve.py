@@ -557,11 +557,12 @@ def _train_in_subprocess(tc: TrainConfig, sft: dict[str, Any], peft: dict[str, A
     import subprocess
     import sys
 
+    from langgraph_stl.lifeline import child_env
     from langgraph_stl.training.sft import read_summaries, training_dir, write_request
 
     request = write_request(training_dir(Path(tc.out)) / "request.json", tc, sft, peft)
     cmd = [sys.executable, "-m", "langgraph_stl.training.sft", str(request)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
     if proc.returncode != 0:
         raise RuntimeError(f"training failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     return [asdict(s) for s in read_summaries(tc.out)]

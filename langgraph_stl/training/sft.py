@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph_stl.extras import require
+from langgraph_stl.lifeline import exit_with_parent
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import (
     DatasetError,
@@ -438,9 +439,17 @@ def _split(examples: list[Example], fraction: float) -> tuple[list[Example], lis
     return train_ex, held
 
 
-def _checkpoint_step(checkpoint: str) -> int:
-    state = Path(checkpoint) / "trainer_state.json"
-    return int(json.loads(state.read_text())["global_step"]) if state.is_file() else 0
+def _last_checkpoint(folder: Path) -> tuple[str, int] | None:
+    """The newest *complete* checkpoint and its step. The Trainer writes ``trainer_state.json`` last, so a kill
+    mid-save leaves a folder without a readable one; transformers' ``get_last_checkpoint`` would pick that folder
+    and every rerun would then fail with "Can't find a valid checkpoint"."""
+    found: list[tuple[int, str]] = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else ():
+        try:
+            found.append((int(json.loads((path / "trainer_state.json").read_bytes())["global_step"]), str(path)))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # torn by a kill: the Trainer saves this step again
+    return (max(found)[1], max(found)[0]) if found else None
 
 
 class _Run:
@@ -467,7 +476,6 @@ class _Run:
         import torch
         from datasets import Dataset
         from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback, TrainerCallback
-        from transformers.trainer_utils import get_last_checkpoint
         from trl import SFTTrainer  # type: ignore[attr-defined]
 
         config, base = self.config, self.base
@@ -519,8 +527,7 @@ class _Run:
 
         trainer.data_collator = counting_collator
         ckpt_dir = work / "checkpoints"
-        checkpoint: str | None = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None  # type: ignore[no-untyped-call]
-        start_step = _checkpoint_step(checkpoint) if checkpoint else 0
+        checkpoint, start_step = _last_checkpoint(ckpt_dir) or (None, 0)
         if checkpoint:
             log.info("resuming from %s (step %d)", checkpoint, start_step)
         t0 = time.perf_counter()
@@ -636,6 +643,7 @@ def _main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m langgraph_stl.training.sft REQUEST.json", file=sys.stderr)
         return 2
+    exit_with_parent()  # a killed `stl improve`/`stl train --nproc` must not leave this trainer writing its run
     request = json.loads(Path(argv[0]).read_text())
     train(TrainConfig(**request["stl"]), sft_config=request["sft"], peft_config=request["peft"])
     return 0

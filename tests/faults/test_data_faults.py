@@ -56,7 +56,7 @@ def _signal_when(
     deadline = time.monotonic() + timeout
     while proc.poll() is None and not ready():
         assert time.monotonic() < deadline, "the command never reached the kill point"
-        time.sleep(0.01)
+        time.sleep(0.002)
     time.sleep(delay)
     hit = proc.poll() is None
     if hit:
@@ -66,7 +66,9 @@ def _signal_when(
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError(f"the command did not end within 120 s of {sig.name}") from None
-    time.sleep(0.2)
+    gone_by = time.monotonic() + 10  # a training child notices its parent's death within a second
+    while _group_alive(proc.pid) and time.monotonic() < gone_by:
+        time.sleep(0.1)
     assert not _group_alive(proc.pid), f"a process of the command survived {sig.name}"
     return hit
 
@@ -210,13 +212,22 @@ def test_train_resumes_from_its_checkpoint_after_a_signal(tmp_path: Path, tiny_b
     args = ["train", "--data", str(data), "--out", str(out), "--base", f"hf:{tiny_base}", "--max-steps", "30"]
     args += ["--save-steps", "5", "--batch-size", "4", "--lr", "1e-3", "--max-length", "128", "--device", "cpu"]
     hits = []
-    for sig in rng.sample(SIGNALS, 2):
-        first = rng.choice([5, 10])
-        ready = (training_dir(out) / "checkpoints" / f"checkpoint-{first}").is_dir
-        if _signal_when(_start(args, log), ready, sig, rng.uniform(0, 1.0)):
+    # The first signal lands as checkpoint-10 is being written (a torn checkpoint must not block the resume), the
+    # second at a random point after a checkpoint.
+    for sig, step, delay in zip(
+        rng.sample(SIGNALS, 2), (10, rng.choice([5, 10])), (0.0, rng.uniform(0, 1.0)), strict=True
+    ):
+        ready = (training_dir(out) / "checkpoints" / f"checkpoint-{step}").is_dir
+        if _signal_when(_start(args, log), ready, sig, delay):
             hits.append(sig.name)
     final = subprocess.run([sys.executable, "-m", "langgraph_stl", *args], cwd=REPO, capture_output=True, text=True)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     (summary,) = read_summaries(out)
     assert summary.steps == 30 and summary.resumed_from, summary
     print(f"faults: stl train, {len(hits)} signals delivered of 2 ({', '.join(hits)}), resumed from a checkpoint")
+
+    # Under torchrun the ranks are grandchildren: a SIGKILL of `stl train --nproc 2` must not leave them training.
+    ranks = [*args, "--nproc", "2", "--max-steps", "60", "--out", str(tmp_path / "ddp")]
+    ready = (training_dir(tmp_path / "ddp") / "checkpoints" / "checkpoint-5").is_dir
+    assert _signal_when(_start(ranks, log), ready, signal.SIGKILL, rng.uniform(0, 0.5))
+    print("faults: stl train --nproc 2, SIGKILL after the first checkpoint, no rank survived")
