@@ -50,9 +50,9 @@ class OutputLockedError(RuntimeError):
         self.holder = holder
 
 
-def lock_path(path: Path) -> Path:
+def lock_path(path: Path, *, folder: bool = False) -> Path:
     """Where the lock of an output lives: inside a run folder, beside a file."""
-    return path / ".lock" if path.is_dir() else path.with_name(path.name + ".lock")
+    return path / ".lock" if folder else path.with_name(path.name + ".lock")
 
 
 def _owner_path(lock: Path) -> Path:
@@ -68,16 +68,17 @@ def _read_owner(lock: Path) -> dict[str, Any] | None:
 
 
 @contextmanager
-def exclusive(path: str | os.PathLike[str]) -> Iterator[None]:
+def exclusive(path: str | os.PathLike[str], *, folder: bool = False) -> Iterator[None]:
     """Hold the output's lock for the ``with`` block, or raise :class:`OutputLockedError` at once.
 
-    ``path`` is a file (its parent folder is created) or an existing folder. The lock is not reentrant across
-    calls: a second ``exclusive`` on the same output, even in the same process, is refused like another command.
+    ``path`` is a file (its parent folder is created; the lock goes beside it, so a folder given by mistake is not
+    written into) or, with ``folder``, an existing run folder. The lock is not reentrant: a second ``exclusive``
+    on the same output, even in the same process, is refused like another command.
     """
     target = Path(path)
-    if not target.is_dir():
+    if not folder:
         target.parent.mkdir(parents=True, exist_ok=True)
-    lock_file = lock_path(target)
+    lock_file = lock_path(target, folder=folder)
     lock = FileLock(lock_file, timeout=0, thread_local=False)
     try:
         lock.acquire()

@@ -306,3 +306,11 @@ def test_a_checkpoint_torn_by_a_kill_is_skipped_on_resume(tmp_path: Path) -> Non
     (folder / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 10}')
     (folder / "checkpoint-15" / "trainer_state.json").write_text('{"global_st')  # torn
     assert _last_checkpoint(folder) == (str(folder / "checkpoint-10"), 10)
+
+
+async def test_a_folder_given_as_eval_output_is_not_written_into(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError):
+        await run_eval(["0"], _record, folder, config=CONFIG, progress=False)
+    assert list(folder.iterdir()) == []

@@ -346,7 +346,7 @@ class StlRun:
         _recognise_run_dir(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._held = ExitStack()
-        self._held.enter_context(exclusive(self.run_dir))
+        self._held.enter_context(exclusive(self.run_dir, folder=True))
         try:
             self.manifest = Manifest(self.run_dir, config)
             self.manifest.register(0, spec=config.value, base=None, adapter=None)
