@@ -199,7 +199,7 @@ def test_cli_hub_base_config_files_json_and_moved_adapter(tiny_base: Path, data:
     res = _stl(
         *("train", "--data", str(data), "--out", str(out), "--base", "hf:stl-test/tiny-llama", "--device", "cpu"),
         *("--sft-config", str(tmp_path / "sft.yaml"), "--lora-config", str(tmp_path / "lora.json")),
-        *("--max-steps", "2", "--lora-alpha", "8", "--batch-size", "4", "--json"),
+        *("--max-steps", "2", "--lora-alpha", "8", "--batch-size", "4", "--report-to", "tensorboard", "--json"),
         env=env,
     )
     assert res.returncode == 0, res.stderr[-3000:]
@@ -210,7 +210,8 @@ def test_cli_hub_base_config_files_json_and_moved_adapter(tiny_base: Path, data:
     record = json.loads((training_dir(out) / "train_config.json").read_text())
     # defaults < file < flags: --max-steps and --lora-alpha win, the file's other fields win over the defaults
     assert record["sft"]["max_steps"] == 2 and record["sft"]["learning_rate"] == 0.005
-    assert record["sft"]["lr_scheduler_type"] == "constant" and record["sft"]["report_to"] == []
+    assert record["sft"]["lr_scheduler_type"] == "constant" and record["sft"]["report_to"] == ["tensorboard"]
+    assert list((training_dir(out) / "checkpoints" / "runs").glob("*/events.out.tfevents.*"))  # TensorBoard logged
     assert record["peft"]["r"] == 4 and record["peft"]["lora_alpha"] == 8
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == "stl-test/tiny-llama"  # the Hub id, not the cache path
