@@ -9,7 +9,7 @@ functions: the server runs them in worker threads, where blocking file and model
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -42,6 +42,12 @@ class ImproveContext:
     serve: str = "local"
     """'local', or 'vllm' to hot-load each V_k into the vLLM server at vllm_url (docs/BYOM.md)."""
     vllm_url: str = ""
+    per_depth: bool = False
+    """One value model per depth (the reference's layout) instead of one for all depths."""
+    sft: dict[str, Any] = field(default_factory=dict)
+    """SFTConfig fields over the project's training defaults (they reach the training child process as JSON)."""
+    peft: dict[str, Any] = field(default_factory=dict)
+    """LoraConfig fields over the project's defaults."""
 
     def to_config(self) -> ImproveConfig:
         from langgraph_stl.cli.improve import parse_tasks
@@ -64,6 +70,9 @@ class ImproveContext:
             train={"max_steps": self.max_steps, "batch_size": self.batch_size, "max_length": self.max_length},
             serve=self.serve,  # type: ignore[arg-type]  # validated by ImproveConfig
             vllm_url=self.vllm_url or None,
+            per_depth=self.per_depth,
+            sft=self.sft,
+            peft=self.peft,
         )
 
 

@@ -140,11 +140,17 @@ def test_studio_graph_runs_the_loop(tiny_base: Path, tmp_path: Path) -> None:
         max_steps=1,
         batch_size=2,
         max_length=256,
+        sft={"lr_scheduler_type": "constant"},
+        peft={"r": 4},
     )
     final = module.graph.invoke({}, context=context)
     assert final["k"] == 2
     assert [row["k"] for row in final["summary"]] == [0, 1]
     assert final["summary"][1]["train steps"] == 1  # trained in the child process
+    from langgraph_stl.training.sft import training_dir
+
+    record = json.loads((training_dir(tmp_path / "studio" / "iter_1" / "model") / "train_config.json").read_text())
+    assert record["sft"]["lr_scheduler_type"] == "constant" and record["peft"]["r"] == 4  # the dicts crossed over
     manifest = json.loads(Path(final["manifest"]).read_text())
     assert manifest["steps"]["iter1.eval"]["metrics"]["tasks"] == 1
 
