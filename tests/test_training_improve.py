@@ -237,3 +237,38 @@ def test_unservable_lora_config_and_older_manifests(tmp_path: Path) -> None:
     Manifest(tmp_path, config)  # still resumes
     with pytest.raises(RunConfigMismatchError, match="per_depth"):
         Manifest(tmp_path, ImproveConfig(**settings, per_depth=True))
+
+
+@pytest.mark.slow
+def test_improve_cli_json_with_config_files_and_per_depth(tiny_base: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from langgraph_stl.training.sft import training_dir
+
+    (tmp_path / "sft.yaml").write_text("lr_scheduler_type: constant\nlearning_rate: 0.003\nmax_steps: 9\n")
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "langgraph_stl",
+        "improve",
+        *("--env", "py:tests.test_training_improve:tree_env", "--out", str(out), "--policy", "enumerate"),
+        *("--value", "py:tests.test_training_improve:v0_chat", "--base", f"hf:{tiny_base}"),
+        *("--train-tasks", "t0", "--eval-tasks", "t1", "--no-baseline", "--width", "2", "--depth", "3"),
+        *("--value-samples", "1", "--max-steps", "1", "--batch-size", "2", "--max-length", "256"),
+        *("--per-depth", "--sft-config", str(tmp_path / "sft.yaml"), "--json"),
+    ]
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout)  # stdout is the JSON alone; progress went to stderr
+    assert report["manifest"] == str(out / "manifest.json")
+    assert [row["k"] for row in report["iterations"]] == [0, 1] and report["iterations"][1]["success"] is not None
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["per_depth"] and "depths" in manifest["models"]["1"]
+    record = json.loads((training_dir(out / "iter_1" / "model") / "train_config.json").read_text())
+    # --max-steps given on the command line wins over the file; the file's other fields win over the defaults
+    assert record["sft"]["max_steps"] == 1 and record["sft"]["learning_rate"] == 0.003
+    assert record["sft"]["lr_scheduler_type"] == "constant"
