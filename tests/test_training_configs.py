@@ -151,6 +151,7 @@ def test_user_objects_pass_through_and_the_adapter_is_portable(tiny_base: Path, 
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     (summary,) = train(config, sft_config=sft, peft_config=lora, callbacks=[Steps()])
     assert steps == [1, 2, 3] and summary.steps == 3 and summary.world_size == 1
+    assert summary.batches_per_rank == [3]  # trained batches: not the one prefetched past the max_steps stop
     assert sft.output_dir == "trainer_output"  # the user's object is not modified
     work = training_dir(out)
     assert (work / "checkpoints" / "checkpoint-3").is_dir()

@@ -515,14 +515,13 @@ class _Run:
         if not self.progress:  # the caller shows progress (stl improve, stl demo): no bar, no printed log dicts
             trainer.remove_callback(ProgressCallback)
             trainer.remove_callback(PrinterCallback)
-        counted = {"tokens": 0, "batches": 0}
+        batch_tokens: list[int] = []  # non-padding tokens of each batch this rank's data loader built, in order
         collate = trainer.data_collator
 
         def counting_collator(batch: list[dict[str, Any]]) -> dict[str, Any]:
             out_batch = collate(batch)
             mask = out_batch.get("attention_mask")
-            counted["tokens"] += int(mask.sum()) if mask is not None else int(out_batch["input_ids"].numel())
-            counted["batches"] += 1
+            batch_tokens.append(int(mask.sum()) if mask is not None else int(out_batch["input_ids"].numel()))
             return out_batch
 
         trainer.data_collator = counting_collator
@@ -533,9 +532,11 @@ class _Run:
         t0 = time.perf_counter()
         trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.perf_counter() - t0
-        # Before evaluation batches go through the same collator; summed over the ranks of a torchrun job.
-        tokens = _gather(counted["tokens"])
-        batches = _gather(counted["batches"])
+        # The batches the optimizer steps consumed: not the one the data loader prefetches past a max_steps stop, nor
+        # the evaluation batches that follow through the same collator. Gathered over the ranks of a torchrun job.
+        trained = min(len(batch_tokens), (trainer.state.global_step - start_step) * args.gradient_accumulation_steps)
+        tokens = _gather(sum(batch_tokens[:trained]))
+        batches = _gather(trained)
         eval_loss = float(trainer.evaluate()["eval_loss"]) if eval_ds is not None else None
         by_depth: dict[int, float] = {}
         for d in sorted({e.depth for e in eval_ex}):
