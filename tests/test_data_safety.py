@@ -314,3 +314,28 @@ async def test_a_folder_given_as_eval_output_is_not_written_into(tmp_path: Path)
     with pytest.raises(IsADirectoryError):
         await run_eval(["0"], _record, folder, config=CONFIG, progress=False)
     assert list(folder.iterdir()) == []
+
+
+def test_collect_resume_over_other_task_data_is_refused(tmp_path: Path) -> None:
+    from langgraph_stl.training.collect import CollectSink
+    from langgraph_stl.training.dataset import DatasetError
+
+    data = tmp_path / "data.jsonl"
+    csv_puzzles = {"source": "24.csv", "fingerprint": "sha256:1"}
+    sink = CollectSink(data, task_data=csv_puzzles)
+    sink.open()
+    sink.close()
+    (tmp_path / "data.jsonl.done").write_text("0\n")
+    again = CollectSink(data, task_data=csv_puzzles)
+    assert again.open() == {"0"}
+    again.close()
+    moved = CollectSink(data, task_data={"source": "generated", "fingerprint": "sha256:2"})
+    with pytest.raises(DatasetError, match=r"its tasks came from 24\.csv .* now come from generated"):
+        moved.open()
+    released = CollectSink(data, task_data=csv_puzzles)
+    released.open()  # the refused sink released the dataset's lock
+    released.close()
+    legacy = tmp_path / "legacy.jsonl"
+    (tmp_path / "legacy.jsonl.done").write_text("0\n")
+    with pytest.raises(DatasetError, match="records no task data"):
+        CollectSink(legacy, task_data=csv_puzzles).open()

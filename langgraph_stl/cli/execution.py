@@ -114,6 +114,7 @@ def collect_command(
     import asyncio
 
     from langgraph_stl.cli.improve import parse_tasks
+    from langgraph_stl.envs import make_env
     from langgraph_stl.execution import WorkSpec, make_executor
     from langgraph_stl.search.context import SearchContext
     from langgraph_stl.training.collect import CollectConfig, collect_tasks
@@ -146,9 +147,17 @@ def collect_command(
         work = WorkSpec(
             "collect", env, env_kwargs, options={"policy": policy, "value": value, "collect": config.to_json()}
         )
-        run_on = make_executor(work, execution)
-        with interruptible(out):
-            stats = asyncio.run(collect_tasks(parse_tasks(tasks), run_on, out, execution=execution))
+        environment = make_env(env, **env_kwargs)  # its task data is checked against the dataset's record
+        try:
+            run_on = make_executor(work, execution, env=environment)
+            with interruptible(out):
+                stats = asyncio.run(
+                    collect_tasks(
+                        parse_tasks(tasks), run_on, out, execution=execution, task_data=environment.task_data()
+                    )
+                )
+        finally:
+            environment.close()
     except (ValueError, OSError, ImportError, RuntimeError) as exc:
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -40,7 +40,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_stl.durable import append_line, decode_utf8, inspect_tail, repair_tail
-from langgraph_stl.envs.base import Environment, State
+from langgraph_stl.envs.base import Environment, State, task_data_change
 from langgraph_stl.execution.driver import DriveOutcome, Executor, LocalExecutor, TaskResult, drive
 from langgraph_stl.search import prompts as P
 from langgraph_stl.search.calls import MODEL_RETRY
@@ -186,6 +186,27 @@ def read_done(data_path: str | Path) -> set[str]:
     except ValueError as exc:
         raise DatasetError(f"{exc}: not a list of finished tasks; fix or remove it") from None
     return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def check_task_data(data_path: Path, current: dict[str, str]) -> None:
+    """Record the environment's task data beside a dataset (``<data>.task_data.json``) when its collection starts;
+    refuse a resume over other task data, which would mix two task sets under the same ids in one dataset."""
+    path = Path(str(data_path) + ".task_data.json")
+    if path.is_file():
+        try:
+            recorded: Any = json.loads(path.read_bytes())
+        except ValueError:
+            recorded = "unreadable"
+        change = task_data_change(recorded, current)
+    elif read_done(data_path):
+        change = task_data_change(None, current)
+    else:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(current), encoding="utf-8")
+        tmp.replace(path)
+        change = None
+    if change:
+        raise DatasetError(f"{data_path} cannot be resumed: {change}; restore that data or choose another --out")
 
 
 def _cut_torn_done(data_path: Path) -> None:
@@ -420,8 +441,11 @@ class CollectSink:
     after a kill between a task's examples and its marker produces.
     """
 
-    def __init__(self, out_path: str | Path, *, on_event: EventHandler | None = None) -> None:
+    def __init__(
+        self, out_path: str | Path, *, on_event: EventHandler | None = None, task_data: dict[str, str] | None = None
+    ) -> None:
         self.path = Path(out_path)
+        self._task_data = task_data
         self.stats = CollectStats()
         self._on_event = on_event
         self._writer: ExampleWriter | None = None
@@ -430,6 +454,12 @@ class CollectSink:
     def open(self) -> set[str]:
         self._writer = ExampleWriter(self.path)  # recognises and locks the dataset (and so its .done list)
         _cut_torn_done(self.path)
+        if self._task_data is not None:
+            try:
+                check_task_data(self.path, self._task_data)
+            except DatasetError:
+                self._writer.close()
+                raise
         self._existing = {(e.task, e.prompt) for e in read_jsonl(self.path).examples}
         return read_done(self.path)
 
@@ -477,12 +507,14 @@ async def collect_tasks(
     *,
     execution: Execution | None = None,
     on_event: EventHandler | None = None,
+    task_data: dict[str, str] | None = None,
 ) -> CollectStats:
-    """Drive ``executor`` (whose tasks return :class:`CollectedTask`) over ``task_ids`` into ``out_path``."""
+    """Drive ``executor`` (whose tasks return :class:`CollectedTask`) over ``task_ids`` into ``out_path``;
+    ``task_data`` (the environment's :meth:`~Environment.task_data`) is checked against the dataset's record."""
     from langgraph_stl.execution.options import Execution
 
     opts = execution or Execution()
-    sink = CollectSink(out_path, on_event=on_event)
+    sink = CollectSink(out_path, on_event=on_event, task_data=task_data)
     outcome: DriveOutcome = await drive(
         task_ids,
         executor,
