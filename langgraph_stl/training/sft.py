@@ -647,7 +647,18 @@ def _main(argv: list[str]) -> int:
     exit_with_parent()  # a killed `stl improve`/`stl train --nproc` must not leave this trainer writing its run
     request = json.loads(Path(argv[0]).read_text())
     train(TrainConfig(**request["stl"]), sft_config=request["sft"], peft_config=request["peft"])
+    _end_process_group()
     return 0
+
+
+def _end_process_group() -> None:
+    """Under torchrun: wait for rank 0's writes, then tear the process group down. A rank that exits with gloo's
+    threads still running aborts ("terminate called without an active exception") and fails the whole job."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
