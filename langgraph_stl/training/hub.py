@@ -78,7 +78,9 @@ def model_card(
         "",
         "## Data",
         "",
-        f"{stats.total} examples from {stats.tasks or 'unknown'} tasks, terminal share {stats.terminal_share:.1%}, "
+        f"{stats.total} examples"
+        + (f" from {stats.tasks} tasks" if stats.tasks else "")
+        + f", terminal share {stats.terminal_share:.1%}, "
         f"SHA-256 `{data_sha256[:16]}…` over: " + ", ".join(f"`{Path(f).name}`" for f in data_files),
         "",
         "| depth | examples | terminal |",

@@ -205,6 +205,11 @@ def _jsonable(value: Any) -> Any:
     return getattr(value, "value", str(value))
 
 
+def _targets(modules: Any) -> str:
+    """A LoRA config's target modules for the model card: a pattern string as it is, a list sorted."""
+    return modules if isinstance(modules, str) else ", ".join(sorted(modules or ()))
+
+
 def sft_defaults(config: TrainConfig, *, device: str, quantized: bool) -> dict[str, Any]:
     """The project's SFTConfig fields for ``config`` (a user's dict is applied on top of these)."""
     return {
@@ -586,7 +591,7 @@ class _Run:
         scheduler = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
         hyper = {
             "adapter": f"{cfg.get('peft_type', 'LORA')} r={cfg.get('r')} alpha={cfg.get('lora_alpha')} "
-            f"dropout={cfg.get('lora_dropout')} targets={_jsonable(cfg.get('target_modules'))}",
+            f"dropout={cfg.get('lora_dropout')} targets={_targets(cfg.get('target_modules'))}",
             "loss": "completion only" if self.config.loss == "completion" else "full text",
             "learning rate": f"{args.learning_rate:g} ({scheduler}, warm-up {args.warmup_steps} steps)",
             "batch": f"{args.per_device_train_batch_size} per device × {args.gradient_accumulation_steps} "
