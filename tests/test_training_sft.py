@@ -122,3 +122,11 @@ def test_train_cli_reports_bad_base_cleanly(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "unknown base model 'nope'" in res.stdout
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_prompts_longer_than_max_length_are_one_clear_error(tiny_base: Path, data: Path, tmp_path: Path) -> None:
+    from langgraph_stl.training.dataset import DatasetError
+
+    with pytest.raises(DatasetError, match=r"all 8 training examples have prompts of at least max_length=4"):
+        train(_config(data, tiny_base, tmp_path / "short", max_steps=1, max_length=4))

@@ -517,6 +517,20 @@ class _Run:
             peft_config=self.lora,
             callbacks=[*self.callbacks, _Recorder()],
         )
+        # TRL drops examples whose target truncation left without a loss token (the prompt fills max_length).
+        kept = len(trainer.train_dataset)  # type: ignore[arg-type]  # a map-style Dataset, built above
+        if kept == 0:  # else torch fails later with "num_samples=0"
+            raise DatasetError(
+                f"all {len(train_ex)} training examples have prompts of at least max_length={args.max_length} "
+                "tokens, so no target token is left to learn from: raise --max-length"
+            )
+        if kept < len(train_ex):
+            log.warning(
+                "%d of %d examples dropped: their prompts fill max_length=%d",
+                len(train_ex) - kept,
+                len(train_ex),
+                args.max_length,
+            )
         if not self.progress:  # the caller shows progress (stl improve, stl demo): no bar, no printed log dicts
             trainer.remove_callback(ProgressCallback)
             trainer.remove_callback(PrinterCallback)
