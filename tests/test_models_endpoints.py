@@ -25,6 +25,17 @@ def test_pool_is_least_loaded_and_sticky() -> None:
     assert pool.acquire(None) in (0, 1, 2)
 
 
+def test_a_cancelled_request_is_released_and_a_failed_one_cools_its_endpoint_down() -> None:
+    pool = EndpointPool(["a", "b"])
+    with pytest.raises(asyncio.CancelledError), pool.routed("t") as index:  # a task timeout cancels the call
+        raise asyncio.CancelledError
+    assert pool.in_flight == [0, 0] and pool.failed == [0, 0]
+    with pytest.raises(ConnectionError), pool.routed("t"):
+        raise ConnectionError
+    assert pool.in_flight == [0, 0] and pool.failed[index] == 1
+    assert pool.acquire("t") != index  # the failed endpoint is skipped while it cools down
+
+
 def test_spec_lists_endpoints() -> None:
     parsed = parse_spec("openai:m@http://127.0.0.1:1/v1,http://127.0.0.1:2/v1")
     assert parsed.base_url == "http://127.0.0.1:1/v1,http://127.0.0.1:2/v1"

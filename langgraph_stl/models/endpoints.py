@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -61,6 +62,20 @@ class EndpointPool:
             self.in_flight[index] += 1
             return index
 
+    @contextmanager
+    def routed(self, key: str | None = None) -> Iterator[int]:
+        """One request's endpoint: released however the request ends (a cancelled one too), marked failed on an
+        exception."""
+        index = self.acquire(key)
+        failed = False
+        try:
+            yield index
+        except Exception:
+            failed = True
+            raise
+        finally:
+            self.release(index, failed=failed)
+
     def release(self, index: int, *, failed: bool = False) -> None:
         with self._lock:
             self.in_flight[index] -= 1
@@ -98,14 +113,8 @@ class RoutedChat(OpenAICompatibleChat):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        index = self._pool.acquire(endpoint_key.get())
-        try:
-            result = self._replicas[index]._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        except Exception:
-            self._pool.release(index, failed=True)
-            raise
-        self._pool.release(index)
-        return result
+        with self._pool.routed(endpoint_key.get()) as index:
+            return self._replicas[index]._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
     async def _agenerate(
         self,
@@ -114,14 +123,8 @@ class RoutedChat(OpenAICompatibleChat):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        index = self._pool.acquire(endpoint_key.get())
-        try:
-            result = await self._replicas[index]._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        except Exception:
-            self._pool.release(index, failed=True)
-            raise
-        self._pool.release(index)
-        return result
+        with self._pool.routed(endpoint_key.get()) as index:
+            return await self._replicas[index]._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
     def _stream(
         self,
@@ -130,15 +133,8 @@ class RoutedChat(OpenAICompatibleChat):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        index = self._pool.acquire(endpoint_key.get())
-        failed = False
-        try:
+        with self._pool.routed(endpoint_key.get()) as index:
             yield from self._replicas[index]._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        except Exception:
-            failed = True
-            raise
-        finally:
-            self._pool.release(index, failed=failed)
 
     async def _astream(
         self,
@@ -147,13 +143,6 @@ class RoutedChat(OpenAICompatibleChat):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        index = self._pool.acquire(endpoint_key.get())
-        failed = False
-        try:
+        with self._pool.routed(endpoint_key.get()) as index:
             async for chunk in self._replicas[index]._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
                 yield chunk
-        except Exception:
-            failed = True
-            raise
-        finally:
-            self._pool.release(index, failed=failed)
