@@ -28,3 +28,11 @@ def data_dir() -> Path:
     path = Path(os.environ["STL_DATA_DIR"])
     assert path.exists(), f"STL_DATA_DIR={path} does not exist"
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama folder (tests/tiny_llama.py), built once per session and only read by the trainers."""
+    from tests.tiny_llama import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")

@@ -128,13 +128,6 @@ def test_lock_holder_details(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------- stl improve, collection
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.tiny_llama import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
-
-
 def test_improve_refuses_a_folder_that_is_not_a_run(tmp_path: Path, tiny_base: Path) -> None:
     from langgraph_stl.training.improve import RunConfigMismatchError, StlRun
     from tests.test_training_improve import _config

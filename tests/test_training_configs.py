@@ -20,7 +20,6 @@ from langgraph_stl.training.config import TrainConfig, overrides_from_file, read
 from langgraph_stl.training.dataset import DatasetError, Example, ExampleWriter, load_many, write_sharegpt
 from langgraph_stl.training.hub import PushError, push_adapter
 from langgraph_stl.training.sft import OwnedFieldError, train, training_dir
-from tests.tiny_llama import build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]
 PORTABLE = {
@@ -32,11 +31,6 @@ PORTABLE = {
     "chat_template.jinja",
     "special_tokens_map.json",
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
 
 @pytest.fixture()

@@ -18,7 +18,6 @@ from langgraph_stl.training.improve import (
     value_spec_of,
 )
 from tests.fakes import ScriptedChatModel, TreeEnv, path_value_responder
-from tests.tiny_llama import build_tiny_llama
 
 
 def tree_env() -> TreeEnv:
@@ -31,11 +30,6 @@ def v0_chat() -> ScriptedChatModel:
 
 class Crash(RuntimeError):
     pass
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
 
 def _config(out: Path, base: Path, **kw: Any) -> ImproveConfig:

@@ -12,14 +12,8 @@ import pytest
 from langgraph_stl.training.config import TrainConfig
 from langgraph_stl.training.dataset import Example, ExampleWriter
 from langgraph_stl.training.sft import UnknownBaseError, merge_adapter, resolve_base, train
-from tests.tiny_llama import build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
 
 @pytest.fixture()

@@ -118,13 +118,6 @@ def test_eval_resumes_after_signals_at_random_points(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------- stl improve
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.tiny_llama import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
-
-
 TRAIN_TASKS = [f"t{i}" for i in range(6)]
 EVAL_TASKS = [f"t{i}" for i in range(6, 12)]
 
